@@ -1,0 +1,34 @@
+"""The exceptions edgeeye raises on purpose.
+
+Modules raise these; only the CLI turns them into exit codes (see ``EXIT_CODES`` in
+``edgeeye/cli.py`` and the README's table).  Each message is one line that names the
+thing at fault: a config key path and line, a model file, a device.
+"""
+
+
+class EdgeeyeError(Exception):
+    """Base of every error edgeeye reports to the user."""
+
+
+class ConfigError(EdgeeyeError):
+    """The configuration file or an environment override is invalid."""
+
+
+class ModelError(EdgeeyeError):
+    """A model or labels file cannot be used (unreadable, wrong shape, fails to run)."""
+
+
+class SourceError(EdgeeyeError):
+    """The frame source cannot be opened or fails while capturing."""
+
+
+class ResourceError(EdgeeyeError):
+    """The machine lacks a resource edgeeye needs (shared memory space, cores)."""
+
+
+class ChildProcessFailed(EdgeeyeError):
+    """A capture or inference process died and the appliance had to stop."""
+
+
+class DownloadError(EdgeeyeError):
+    """A model download failed or its checksum did not match the manifest."""

@@ -1,0 +1,142 @@
+"""What a frame is: its pixel layout, its descriptor, and the source interface.
+
+A frame lives in a ring slot as a flat run of bytes; the descriptor that travels through
+the hand-off queue says how to read them.  Sources write into a slot view given to them by
+the capture process and never allocate the frame themselves.
+"""
+
+from __future__ import annotations
+
+import enum
+import struct
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+
+class PixelFormat(enum.IntEnum):
+    """Byte layout of a frame in a ring slot."""
+
+    RGB888 = 1  # height x width x 3, bytes R,G,B
+    BGR888 = 2  # height x width x 3, bytes B,G,R (picamera2's "RGB888" on a Pi 5, OpenCV)
+    YUV420 = 3  # I420 planar: Y (h x w), then U and V (h/2 x w/2 each); picamera2 lores on a Pi 4
+
+    def frame_bytes(self, height: int, width: int) -> int:
+        if self is PixelFormat.YUV420:
+            return height * width * 3 // 2
+        return height * width * 3
+
+    def array_shape(self, height: int, width: int) -> tuple[int, ...]:
+        """Shape of the numpy view over a frame's bytes."""
+        if self is PixelFormat.YUV420:
+            return (height * 3 // 2, width)
+        return (height, width, 3)
+
+
+_DESCRIPTOR = struct.Struct("<iqqiiBq")
+
+
+@dataclass(frozen=True, slots=True)
+class FrameDescriptor:
+    """Everything a worker needs to find and read one frame; 37 bytes on the wire.
+
+    ``tag`` is source-specific: the index of the file for the images source, -1 otherwise.
+    """
+
+    slot_index: int
+    sequence: int
+    capture_ts_ns: int
+    height: int
+    width: int
+    pixel_format: PixelFormat
+    tag: int = -1
+
+    def pack(self) -> bytes:
+        return _DESCRIPTOR.pack(
+            self.slot_index,
+            self.sequence,
+            self.capture_ts_ns,
+            self.height,
+            self.width,
+            int(self.pixel_format),
+            self.tag,
+        )
+
+    @classmethod
+    def unpack(cls, data: bytes) -> FrameDescriptor:
+        slot, seq, ts, h, w, fmt, tag = _DESCRIPTOR.unpack(data)
+        return cls(slot, seq, ts, h, w, PixelFormat(fmt), tag)
+
+    @property
+    def nbytes(self) -> int:
+        return self.pixel_format.frame_bytes(self.height, self.width)
+
+
+@dataclass(frozen=True, slots=True)
+class CapturedFrame:
+    """What a source reports after writing one frame into the slot it was given."""
+
+    height: int
+    width: int
+    pixel_format: PixelFormat
+    tag: int = -1
+
+
+class FrameSource(Protocol):
+    """A camera, a folder of images, a video, a generator.
+
+    Lifecycle: ``open()`` once, then ``read_into()`` repeatedly, then ``close()`` (safe to
+    call twice, and after a failed ``open()``).  Sources raise ``SourceError`` for faults.
+    """
+
+    #: True when the source ends (a folder read once) and every frame must be classified:
+    #: capture then waits for a free slot instead of dropping the oldest waiting frame.
+    finite: bool
+
+    def max_frame_bytes(self) -> int:
+        """Largest frame this source will write; sizes the ring's slots. Callable before open()."""
+        ...
+
+    def open(self) -> None: ...
+
+    def read_into(self, slot: memoryview, sequence: int) -> CapturedFrame | None:
+        """Block until the next frame is due, write it into ``slot``, describe it.
+
+        ``slot`` is at least ``max_frame_bytes()`` long; ``sequence`` is the number the
+        capture process gives this frame (the synthetic source can stamp it into the
+        pixels, see ``stamp_sequence``).  Returns None at the end of a finite source.
+        """
+        ...
+
+    def close(self) -> None: ...
+
+
+def frame_view(buffer: memoryview | np.ndarray, descriptor: FrameDescriptor) -> np.ndarray:
+    """A zero-copy numpy view of the frame a descriptor points at, in its own layout."""
+    shape = descriptor.pixel_format.array_shape(descriptor.height, descriptor.width)
+    flat = np.frombuffer(buffer, dtype=np.uint8, count=descriptor.nbytes)
+    return flat.reshape(shape)
+
+
+STAMP_BYTES = 8
+
+
+def stamp_sequence(frame: np.ndarray, sequence: int) -> None:
+    """Write ``sequence`` into the first and last 8 bytes of a frame.
+
+    A worker that reads both stamps equal to its descriptor's sequence, before and after
+    preprocessing, read a whole frame that nobody overwrote meanwhile.
+    """
+    flat = frame.reshape(-1)
+    stamp = np.frombuffer(int(sequence).to_bytes(STAMP_BYTES, "little", signed=True), np.uint8)
+    flat[:STAMP_BYTES] = stamp
+    flat[-STAMP_BYTES:] = stamp
+
+
+def read_stamps(frame: np.ndarray) -> tuple[int, int]:
+    """The (first, last) sequence stamps of a frame written by ``stamp_sequence``."""
+    flat = frame.reshape(-1)
+    first = int.from_bytes(flat[:STAMP_BYTES].tobytes(), "little", signed=True)
+    last = int.from_bytes(flat[-STAMP_BYTES:].tobytes(), "little", signed=True)
+    return first, last
