@@ -1,0 +1,48 @@
+"""Pick the TFLite interpreter: ``ai-edge-litert`` if it imports, else ``tflite-runtime``.
+
+LiteRT is the maintained successor and works with numpy 2; tflite-runtime still runs on
+older Pi images (it needs numpy<2).  Everything else in edgeeye calls ``load_interpreter``
+and never imports either package itself.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+from edgeeye.errors import ModelError
+
+#: Candidate (module, distribution) pairs, most preferred first.
+RUNTIMES: tuple[tuple[str, str], ...] = (
+    ("ai_edge_litert.interpreter", "ai-edge-litert"),
+    ("tflite_runtime.interpreter", "tflite-runtime"),
+)
+
+
+def interpreter_class(runtimes: tuple[tuple[str, str], ...] = RUNTIMES) -> tuple[type, str]:
+    """The first importable ``Interpreter`` class and the name of its distribution."""
+    reasons = []
+    for module_name, distribution in runtimes:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            reasons.append(f"{distribution}: {exc}")
+            continue
+        return module.Interpreter, distribution
+    raise ModelError(
+        "no TFLite interpreter is installed (pip install ai-edge-litert, or tflite-runtime"
+        " with numpy<2): " + "; ".join(reasons)
+    )
+
+
+def load_interpreter(model_path: Path, threads: int = 1) -> Any:
+    """An interpreter with tensors allocated, or ``ModelError`` naming the model file."""
+    cls, _ = interpreter_class()
+    try:
+        interpreter = cls(model_path=str(model_path), num_threads=threads)
+        interpreter.allocate_tensors()
+    except (ValueError, RuntimeError) as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"model {model_path}: cannot load: {first_line}") from exc
+    return interpreter
