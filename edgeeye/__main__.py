@@ -1,0 +1,5 @@
+import sys
+
+from edgeeye.cli import main
+
+sys.exit(main())

@@ -1,0 +1,150 @@
+"""The ``edgeeye`` command. The only place that turns errors into exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from edgeeye import __version__
+from edgeeye.config import AppConfig, dump_config, load_config
+from edgeeye.errors import (
+    ChildProcessFailed,
+    ConfigError,
+    DownloadError,
+    EdgeeyeError,
+    ModelError,
+    ResourceError,
+    SourceError,
+)
+
+#: Exit statuses, documented in the README. 130 is a forced stop (second Ctrl-C).
+EXIT_CODES: dict[type[EdgeeyeError], int] = {
+    ConfigError: 2,
+    ModelError: 3,
+    SourceError: 4,
+    ResourceError: 5,
+    DownloadError: 6,
+    ChildProcessFailed: 1,
+}
+
+
+def exit_code_for(error: EdgeeyeError) -> int:
+    for cls in type(error).__mro__:
+        if cls in EXIT_CODES:
+            return EXIT_CODES[cls]
+    return 1
+
+
+def resolve_model_files(config: AppConfig) -> tuple[Path, Path]:
+    """The model and labels files a config names, directly or through the manifest."""
+    if config.model.path is not None and config.model.labels is not None:
+        return config.model.path, config.model.labels
+    from edgeeye import zoo
+
+    name = config.model.name or ""
+    if name not in zoo.load_manifest():
+        known = ", ".join(sorted(zoo.load_manifest()))
+        raise ConfigError(f"model.name: {name!r} is not allowed: must be one of {known}")
+    found = zoo.find_model(name)
+    if found is None:
+        where = ", ".join(str(d) for d in zoo.model_dirs())
+        raise ModelError(
+            f"model {name}: not found in {where}; run 'edgeeye model pull {name}'"
+            " or set model.path and model.labels"
+        )
+    return found
+
+
+def _run(args: argparse.Namespace) -> int:
+    from edgeeye.model import inspect_model
+    from edgeeye.supervisor import Supervisor
+
+    config = load_config(args.config)
+    logging.getLogger().setLevel(config.logging.level)
+    model_path, labels_path = resolve_model_files(config)
+    model = inspect_model(model_path, labels_path, config.model.threads)
+    outcome = Supervisor(config, model, duration=args.duration).run()
+    logging.getLogger("edgeeye").info(
+        "stopped (%s): %s", outcome.reason, {k: v for k, v in outcome.stats.items()}
+    )
+    return 0
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    config = load_config(args.file)
+    print(dump_config(config), end="")
+    return 0
+
+
+def _model_list(_args: argparse.Namespace) -> int:
+    from edgeeye import zoo
+
+    print(zoo.format_model_list(zoo.cached_models()))
+    return 0
+
+
+def _model_pull(args: argparse.Namespace) -> int:
+    from edgeeye import zoo
+
+    model_path, labels_path = zoo.pull(args.name)
+    print(f"{args.name}: {model_path}\nlabels: {labels_path}")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from edgeeye.demo import run_demo
+
+    return run_demo(seconds=args.seconds)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="edgeeye", description="Classify camera frames on-device and publish to MQTT."
+    )
+    parser.add_argument("--version", action="version", version=f"edgeeye {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="run the appliance until SIGINT/SIGTERM")
+    run.add_argument("--config", "-c", help="YAML config (default: built-in defaults)")
+    run.add_argument("--duration", type=float, help="stop after this many seconds")
+    run.set_defaults(handler=_run)
+
+    check = commands.add_parser("check-config", help="validate a config and print it resolved")
+    check.add_argument("file")
+    check.set_defaults(handler=_check_config)
+
+    model = commands.add_parser("model", help="list or download standard models")
+    model_commands = model.add_subparsers(dest="model_command", required=True)
+    model_commands.add_parser("list", help="show manifest models and where they are").set_defaults(
+        handler=_model_list
+    )
+    pull = model_commands.add_parser("pull", help="download a model and verify its checksum")
+    pull.add_argument("name")
+    pull.set_defaults(handler=_model_pull)
+
+    demo = commands.add_parser(
+        "demo", help="start a private broker, run the pipeline briefly, show results"
+    )
+    demo.add_argument("--seconds", type=float, default=10.0)
+    demo.set_defaults(handler=_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(processName)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return args.handler(args)
+    except EdgeeyeError as exc:
+        print(f"edgeeye: error: {exc}", file=sys.stderr)
+        return exit_code_for(exc)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,110 @@
+"""A private mosquitto on a free loopback port, for the demo and the tests.
+
+Not part of the appliance's run path: on a Pi the broker is the user's own.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from edgeeye.errors import ResourceError
+
+_CANDIDATES = ("mosquitto", "/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
+
+
+def find_mosquitto() -> str | None:
+    for candidate in _CANDIDATES:
+        found = shutil.which(candidate)
+        if found:
+            return found
+    return None
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class LocalBroker:
+    """``start()``/``stop()``/``restart()`` a mosquitto bound to 127.0.0.1:``port``.
+
+    Restarting keeps the port, so clients reconnect to the same address.  With
+    ``persistent`` the broker keeps sessions and queued QoS 1 messages across restarts.
+    """
+
+    def __init__(self, port: int | None = None, persistent: bool = False) -> None:
+        self.port = port or free_port()
+        self.host = "127.0.0.1"
+        self._dir = Path(tempfile.mkdtemp(prefix="edgeeye-broker-"))
+        self._process: subprocess.Popen[bytes] | None = None
+        self._persistent = persistent
+        self.log_path = self._dir / "mosquitto.log"
+
+    def _write_config(self) -> Path:
+        lines = [
+            f"listener {self.port} 127.0.0.1",
+            "allow_anonymous true",
+            f"persistence {'true' if self._persistent else 'false'}",
+            f"persistence_location {self._dir}/",
+            "log_dest stderr",
+            "log_type error",
+            "log_type warning",
+            "max_queued_messages 100000",
+        ]
+        path = self._dir / "mosquitto.conf"
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
+    def start(self, timeout: float = 10.0) -> LocalBroker:
+        binary = find_mosquitto()
+        if binary is None:
+            raise ResourceError("mosquitto: not installed (apt-get install mosquitto)")
+        config = self._write_config()
+        with self.log_path.open("ab") as log:
+            self._process = subprocess.Popen(
+                [binary, "-c", str(config)], stdout=log, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise ResourceError(
+                    f"mosquitto on port {self.port} exited: {self.log_path.read_text()[-300:]}"
+                )
+            try:
+                with socket.create_connection((self.host, self.port), timeout=0.2):
+                    return self
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise ResourceError(f"mosquitto on port {self.port} did not start in {timeout} s")
+
+    def stop(self) -> None:
+        if self._process is None:
+            return
+        self._process.terminate()
+        try:
+            self._process.wait(5)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait(5)
+        self._process = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def close(self) -> None:
+        self.stop()
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+    def __enter__(self) -> LocalBroker:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()

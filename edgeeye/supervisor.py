@@ -1,0 +1,309 @@
+"""The main process: starts capture and workers, watches them, stops everything in time.
+
+Shape borrowed from uvicorn's supervisors: signal handlers only record the signal; one loop
+(``while not self._wake.wait(0.5)``) acts on signals and on children.  A second SIGINT
+skips the graceful path but still removes the shared memory.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from edgeeye.capture import EXIT_SOURCE_FAILED, CaptureSpec, make_source, run_capture
+from edgeeye.config import AppConfig, ImagesSourceConfig
+from edgeeye.errors import ChildProcessFailed, EdgeeyeError, ModelError, SourceError
+from edgeeye.model import ModelSpec, inspect_model
+from edgeeye.publisher import Publisher
+from edgeeye.ring import Counter, FrameRing
+from edgeeye.worker import EXIT_MODEL_FAILED, WorkerSpec, run_worker
+
+log = logging.getLogger(__name__)
+
+#: Budget for a graceful stop; systemd's TimeoutStopSec is set above it.
+STOP_TIMEOUT_S = 10.0
+READY_TIMEOUT_S = 60.0
+
+
+@dataclass
+class _Child:
+    process: Any
+    connection: Any  # our end of its results (worker) or errors (capture) pipe
+
+
+@dataclass
+class RunOutcome:
+    """How a run ended, for the CLI."""
+
+    reason: str
+    frames_captured: int = 0
+    results_published: int = 0
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+class Supervisor:
+    """Runs the appliance for one configuration until a signal, ``duration`` or the source ends."""
+
+    def __init__(self, config: AppConfig, model: ModelSpec, duration: float | None = None) -> None:
+        self.config = config
+        self.model = model
+        self.duration = duration
+        self._ctx = multiprocessing.get_context("spawn")
+        self._wake = threading.Event()
+        self._signals: list[int] = []
+        self._ring: FrameRing | None = None
+        self._workers: dict[int, _Child] = {}
+        self._capture: _Child | None = None
+        self._failure: EdgeeyeError | None = None
+
+    # -- signals -----------------------------------------------------------------------
+
+    def _on_signal(self, signum: int, _frame: Any) -> None:
+        if signum == signal.SIGINT and signal.SIGINT in self._signals:
+            self._force_exit()
+        self._signals.append(signum)
+        self._wake.set()
+
+    def _force_exit(self) -> None:
+        """Second Ctrl-C: no draining, but no orphan and no leftover segment either."""
+        for child in self._children():
+            child.process.kill()
+        if self._ring is not None:
+            self._ring.close()
+        os._exit(130)
+
+    # -- running ---------------------------------------------------------------------
+
+    def run(self) -> RunOutcome:
+        log_queue = self._ctx.Queue()
+        listener = logging.handlers.QueueListener(
+            log_queue, *logging.getLogger().handlers, respect_handler_level=True
+        )
+        listener.start()
+        previous = {
+            sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)
+        }
+        self._stop_capture = self._ctx.Event()
+        self._stop_workers = self._ctx.Event()
+        publisher: Publisher | None = None
+        reason = "error"
+        try:
+            source = make_source(self.config.source, self.model.input_size)
+            self._ring = FrameRing.create(
+                self._ctx, self.config.slot_count, source.max_frame_bytes()
+            )
+            publisher = Publisher(self.config, self.model.name, self._counts, _source_names(self.config))
+            publisher.start()
+            for worker_id in range(self.config.worker_count):
+                self._start_worker(worker_id, publisher, log_queue)
+            self._wait_ready(publisher)
+            self._start_capture(log_queue)
+            log.info(
+                "running: %d workers, %d ring slots, model %s, source %s",
+                len(self._workers), self.config.slot_count, self.model.name,
+                self.config.source.type,
+            )
+            reason = self._loop(publisher)
+        finally:
+            self._shutdown(publisher)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            listener.stop()
+            log_queue.close()
+        if self._failure is not None:
+            raise self._failure
+        return RunOutcome(
+            reason=reason,
+            frames_captured=int(self._last_counts.get("frames_captured", 0)),
+            results_published=publisher.results_published if publisher else 0,
+            stats=self._last_counts,
+        )
+
+    def _start_worker(self, worker_id: int, publisher: Publisher, log_queue: Any) -> None:
+        reader, writer = self._ctx.Pipe(duplex=False)
+        spec = WorkerSpec(
+            worker_id=worker_id,
+            ring=self._ring.handle,
+            model=self.model,
+            top_k=self.config.model.top_k,
+            min_score=self.config.model.min_score,
+            results=writer,
+            stop=self._stop_workers,
+            log_queue=log_queue,
+            log_level=self.config.logging.level,
+            check_stamps=getattr(self.config.source, "stamp", False),
+        )
+        process = self._ctx.Process(
+            target=run_worker, args=(spec,), name=f"edgeeye.worker:{worker_id}"
+        )
+        process.start()
+        writer.close()  # the worker holds the only write end: its exit ends our reads
+        publisher.add_worker(worker_id, reader)
+        self._workers[worker_id] = _Child(process, reader)
+
+    def _start_capture(self, log_queue: Any) -> None:
+        reader, writer = self._ctx.Pipe(duplex=False)
+        spec = CaptureSpec(
+            ring=self._ring.handle,
+            source=self.config.source,
+            model_size=self.model.input_size,
+            stop=self._stop_capture,
+            errors=writer,
+            log_queue=log_queue,
+            log_level=self.config.logging.level,
+        )
+        process = self._ctx.Process(target=run_capture, args=(spec,), name="edgeeye.capture")
+        process.start()
+        writer.close()
+        self._capture = _Child(process, reader)
+
+    def _wait_ready(self, publisher: Publisher) -> None:
+        """Start capture only once every worker has its model loaded (or report why not)."""
+        waiting = set(self._workers)
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while waiting:
+            if self._signals:
+                return
+            try:
+                event = publisher.events.get(timeout=max(0.0, deadline - time.monotonic()))
+            except Exception:  # queue.Empty
+                raise ChildProcessFailed(
+                    f"workers {sorted(waiting)} did not load the model within {READY_TIMEOUT_S:.0f} s"
+                ) from None
+            self._handle_event(event)
+            if self._failure is not None:
+                raise self._failure
+            if event[0] == "ready":
+                waiting.discard(event[1])
+
+    def _loop(self, publisher: Publisher) -> str:
+        """Wake every 0.5 s (or at once on a signal) and decide whether to keep running."""
+        started = time.monotonic()
+        while True:
+            self._wake.wait(0.5)
+            self._wake.clear()
+            if self._signals:
+                log.info("received %s; stopping", signal.Signals(self._signals[0]).name)
+                return "signal"
+            self._drain_events(publisher)
+            if self._failure is not None:
+                return "failure"
+            ended = self._check_children(publisher)
+            if ended is not None:
+                return ended
+            if self.duration is not None and time.monotonic() - started >= self.duration:
+                return "duration"
+
+    def _drain_events(self, publisher: Publisher) -> None:
+        while not publisher.events.empty():
+            self._handle_event(publisher.events.get_nowait())
+
+    def _check_children(self, publisher: Publisher) -> str | None:
+        capture = self._capture.process
+        if not capture.is_alive():
+            capture.join(1.0)
+            if capture.exitcode == 0 and self._ring.counters[Counter.SOURCE_DONE]:
+                log.info("the source has no more frames; finishing the ones in flight")
+                return "source finished"
+            line = self._capture.connection.recv() if self._capture.connection.poll() else None
+            if capture.exitcode == EXIT_SOURCE_FAILED and line:
+                self._failure = SourceError(line)
+            else:
+                self._failure = ChildProcessFailed(
+                    f"capture process {_exit_description(capture.exitcode)}"
+                )
+            return "failure"
+        for worker_id, child in self._workers.items():
+            if child.process.is_alive():
+                continue
+            child.process.join(1.0)
+            time.sleep(0.2)  # let the publisher thread read the line a failing worker sent
+            self._drain_events(publisher)
+            if self._failure is None:
+                self._failure = ChildProcessFailed(
+                    f"worker {worker_id} {_exit_description(child.process.exitcode)}"
+                )
+            return "failure"
+        return None
+
+    def _children(self) -> list[_Child]:
+        children = list(self._workers.values())
+        if self._capture is not None:
+            children.append(self._capture)
+        return children
+
+    def _counts(self) -> dict[str, Any]:
+        ring = self._ring
+        if ring is None or ring.counters is None:
+            return dict(getattr(self, "_last_counts", {}))
+        per_worker = [int(ring.worker_frames[i]) for i in range(self.config.worker_count)]
+        counts = {
+            "frames_captured": int(ring.counters[Counter.FRAMES_CAPTURED]),
+            "frames_classified": sum(per_worker),
+            "frames_dropped": int(ring.counters[Counter.FRAMES_DROPPED]),
+            "frames_skipped": int(ring.counters[Counter.FRAMES_SKIPPED]),
+            "worker_frames": per_worker,
+            "workers": self.config.worker_count,
+        }
+        self._last_counts = counts
+        return dict(counts)
+
+    def _handle_event(self, event: tuple[Any, ...]) -> None:
+        if event[0] == "error" and self._failure is None:
+            self._failure = ModelError(event[2])
+            log.error("worker %s: %s", event[1], event[2])
+
+    def _shutdown(self, publisher: Publisher | None) -> None:
+        """Stop capture, let in-flight frames finish, flush, publish offline; all timed."""
+        deadline = time.monotonic() + STOP_TIMEOUT_S - 1.0
+        self._stop_capture.set()
+        if self._capture is not None:
+            _stop_process(self._capture.process, min(2.0, deadline - time.monotonic()))
+        self._stop_workers.set()
+        worker_deadline = deadline - 3.0
+        for worker_id, child in self._workers.items():
+            _stop_process(child.process, worker_deadline - time.monotonic())
+            if self._ring is not None:
+                self._ring.reclaim_worker(worker_id)
+        if publisher is not None:
+            publisher.stop(timeout=max(1.0, deadline - time.monotonic()))
+        self._counts()
+        for child in self._children():
+            child.connection.close()
+        if self._ring is not None:
+            self._ring.close()
+
+
+def _stop_process(process: Any, timeout: float) -> None:
+    """Join for ``timeout`` seconds, then kill: shutdown never waits without a limit."""
+    if process.pid is None:
+        return
+    process.join(max(0.0, timeout))
+    if process.is_alive():
+        log.warning("%s did not stop in time; killing it", process.name)
+        process.kill()
+        process.join(2.0)
+
+
+def _exit_description(exitcode: int | None) -> str:
+    if exitcode is None:
+        return "is still running"
+    if exitcode < 0:
+        return f"was killed by {signal.Signals(-exitcode).name}"
+    return f"exited with status {exitcode}"
+
+
+def _source_names(config: AppConfig) -> tuple[str, ...]:
+    if isinstance(config.source, ImagesSourceConfig):
+        from edgeeye.sources import ImagesSettings, ImagesSource
+
+        source = ImagesSource(ImagesSettings(config.source.path, config.source.loop, config.source.fps))
+        return tuple(os.path.basename(p) for p in map(str, source.files()))
+    return ()

@@ -1,0 +1,114 @@
+"""An inference process: frames from the ring in, classification results out."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from edgeeye.errors import ModelError
+from edgeeye.frames import frame_view, read_stamps
+from edgeeye.model import Classifier, ModelSpec
+from edgeeye.preprocess import to_model_rgb
+from edgeeye.procsetup import pre_run_setup
+from edgeeye.ring import FrameRing, RingHandle
+
+log = logging.getLogger(__name__)
+
+#: Exit status of a worker whose model fails to load or to run.
+EXIT_MODEL_FAILED = 3
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    worker_id: int
+    ring: RingHandle
+    model: ModelSpec
+    top_k: int
+    min_score: float
+    results: Any  # Connection this worker alone writes: ("ready",), ("result", ...), ("error", msg)
+    stop: Any  # multiprocessing.Event: finish the waiting frames, then exit
+    log_queue: Any
+    log_level: str
+    check_stamps: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """One classified frame, as sent from a worker to the publisher."""
+
+    sequence: int
+    capture_ts_ns: int
+    tag: int
+    labels: list[tuple[int, str, float]]
+    inference_ms: float
+    worker_id: int
+    #: The sequence stamped in the frame's pixels if both stamps agreed before and after
+    #: reading it, else -1; None when the source does not stamp.
+    frame_stamp: int | None = None
+
+
+def run_worker(spec: WorkerSpec) -> None:
+    """Entry of an ``edgeeye.worker:N`` process.
+
+    Reads: frame descriptors from the ring's pipe and the frames themselves from shared
+    memory (a numpy view, no copy until the resize).  Writes: ``Result`` messages on its
+    own ``results`` pipe, which only this process writes, so killing it cannot wedge another.
+    Stops when ``spec.stop`` is set and no frame is waiting; exits with
+    ``EXIT_MODEL_FAILED`` after sending ("error", line) if the model fails.
+    """
+    name = f"edgeeye.worker:{spec.worker_id}"
+    pre_run_setup(name, f"edgeeye-w{spec.worker_id}", spec.log_queue, spec.log_level)
+    ring = FrameRing.attach(spec.ring)
+    try:
+        classifier = Classifier(spec.model)
+        spec.results.send(("ready", spec.worker_id))
+        _work(ring, classifier, spec)
+    except ModelError as exc:
+        spec.results.send(("error", str(exc)))
+        raise SystemExit(EXIT_MODEL_FAILED) from None
+    finally:
+        ring.close()
+
+
+def _work(ring: FrameRing, classifier: Classifier, spec: WorkerSpec) -> None:
+    size = spec.model.input_size
+    worker_id = spec.worker_id
+    while True:
+        descriptor = ring.take(worker_id, timeout=0.2)
+        if descriptor is None:
+            if spec.stop.is_set():
+                return
+            continue
+        frame = frame_view(ring.slot(descriptor.slot_index), descriptor)
+        stamp = None
+        if spec.check_stamps:
+            stamps_before = read_stamps(frame)
+        rgb = to_model_rgb(
+            frame, descriptor.pixel_format, descriptor.height, descriptor.width, size
+        )
+        if spec.check_stamps:
+            stamps = {*stamps_before, *read_stamps(frame)}
+            stamp = stamps.pop() if len(stamps) == 1 else -1
+        del frame
+        # The resized copy is all inference needs: give the slot back before invoking.
+        ring.release(descriptor.slot_index)
+        ring.worker_busy_since_ns[worker_id] = time.monotonic_ns()
+        labels, inference_ms = classifier.classify(rgb, spec.top_k, spec.min_score)
+        ring.worker_busy_since_ns[worker_id] = 0
+        ring.worker_frames[worker_id] += 1
+        spec.results.send(
+            (
+                "result",
+                Result(
+                    sequence=descriptor.sequence,
+                    capture_ts_ns=descriptor.capture_ts_ns,
+                    tag=descriptor.tag,
+                    labels=labels,
+                    inference_ms=inference_ms,
+                    worker_id=worker_id,
+                    frame_stamp=stamp,
+                ),
+            )
+        )

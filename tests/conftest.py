@@ -1,0 +1,163 @@
+"""Fixtures shared by every tier: the real test data, a real broker, a real subscriber."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+
+from edgeeye.localbroker import LocalBroker, find_mosquitto
+
+REPO = Path(__file__).resolve().parent.parent
+TEST_DATA = Path(os.environ.get("EDGEEYE_TEST_DATA", REPO.parent / "shared")).resolve()
+
+
+@pytest.fixture(scope="session")
+def test_data() -> Path:
+    """``../shared`` (or $EDGEEYE_TEST_DATA): real models, labels and photographs."""
+    if not (TEST_DATA / "models" / "mobilenet_v2_1.0_224_quant.tflite").is_file():
+        pytest.skip(f"test data not found at {TEST_DATA} (set EDGEEYE_TEST_DATA)")
+    return TEST_DATA
+
+
+@pytest.fixture
+def broker() -> Iterator[LocalBroker]:
+    """A fresh mosquitto on a free loopback port, for this test alone."""
+    if find_mosquitto() is None:
+        pytest.skip("mosquitto is not installed (apt-get install mosquitto)")
+    with LocalBroker() as running:
+        yield running
+
+
+class Subscriber:
+    """A real MQTT client that records every message on ``topic`` as it arrives."""
+
+    def __init__(self, broker: LocalBroker, topic: str = "#") -> None:
+        self.messages: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
+        self.received: list[mqtt.MQTTMessage] = []
+        self._subscribed = threading.Event()
+        self._client = mqtt.Client(callback_api_version=mqtt.CallbackAPIVersion.VERSION2)
+        self._client.on_connect = lambda c, *_: c.subscribe(topic, qos=1)
+        self._client.on_subscribe = lambda *_: self._subscribed.set()
+        self._client.on_message = lambda _c, _u, msg: self.messages.put(msg)
+        self._client.connect(broker.host, broker.port)
+        self._client.loop_start()
+        if not self._subscribed.wait(10):
+            raise TimeoutError("subscriber did not subscribe")
+
+    def collect(self, until, timeout: float) -> list[mqtt.MQTTMessage]:
+        """Gather messages until ``until(received)`` is true or ``timeout`` passes."""
+        deadline = time.monotonic() + timeout
+        while not until(self.received) and time.monotonic() < deadline:
+            try:
+                self.received.append(self.messages.get(timeout=0.1))
+            except queue.Empty:
+                pass
+        return self.received
+
+    def drain(self, seconds: float) -> list[mqtt.MQTTMessage]:
+        return self.collect(lambda _r: False, seconds)
+
+    def json_on(self, suffix: str) -> list[dict]:
+        return [json.loads(m.payload) for m in self.received if m.topic.endswith(suffix)]
+
+    def close(self) -> None:
+        self._client.loop_stop()
+        self._client.disconnect()
+
+
+@pytest.fixture
+def subscriber_factory() -> Iterator:
+    made: list[Subscriber] = []
+
+    def make(broker: LocalBroker, topic: str = "#") -> Subscriber:
+        made.append(Subscriber(broker, topic))
+        return made[-1]
+
+    yield make
+    for sub in made:
+        sub.close()
+
+
+def write_config(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+class Appliance:
+    """``edgeeye run`` as a real child process of the test."""
+
+    def __init__(self, config: Path, *args: str, env: dict[str, str] | None = None) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "edgeeye", "run", "--config", str(config), *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, **(env or {})},
+            start_new_session=True,
+        )
+        self.stderr = ""
+
+    def signal(self, signum: int) -> None:
+        self.process.send_signal(signum)
+
+    def wait(self, timeout: float = 30) -> int:
+        try:
+            _, self.stderr = self.process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            _, self.stderr = self.process.communicate()
+            raise
+        return self.process.returncode
+
+    def kill_group(self) -> None:
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+@pytest.fixture
+def appliance_factory() -> Iterator:
+    started: list[Appliance] = []
+
+    def start(config: Path, *args: str, env: dict[str, str] | None = None) -> Appliance:
+        started.append(Appliance(config, *args, env=env))
+        return started[-1]
+
+    yield start
+    for appliance in started:
+        if appliance.process.poll() is None:
+            appliance.kill_group()
+            appliance.process.communicate()
+
+
+def session_members(session_id: int) -> set[int]:
+    """Pids still alive in a session: the appliance runs in its own (start_new_session)."""
+    members = set()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            stat = (proc / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        # fields[0] is the state; a zombie is already gone for our purposes
+        if int(fields[3]) == session_id and fields[0] != "Z":
+            members.add(int(proc.name))
+    return members
+
+
+def shm_segments() -> set[str]:
+    return {p.name for p in Path("/dev/shm").glob("edgeeye_*")}
