@@ -1,0 +1,110 @@
+"""Bad input at start-up: exit status, one line naming the culprit, nothing left behind."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import shm_segments, write_config
+
+
+def _run(config, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "edgeeye", "run", "--config", str(config), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def _error_line(completed: subprocess.CompletedProcess[str]) -> str:
+    lines = [line for line in completed.stderr.splitlines() if line.startswith("edgeeye: error:")]
+    assert len(lines) == 1, completed.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("device_id: front/door\n", "line 1: device_id: 'front/door' is not allowed"),
+        ("mqtt:\n  prot: 1883\n", "line 2: mqtt.prot: unknown key"),
+        ("workers: many\n", "line 1: workers: 'many' is not allowed"),
+        ("model:\n  path: /nonexistent/m.tflite\n  labels: l.txt\n", "line 2: model.path"),
+        ("model:\n  name: not_a_model\n", "model.name: 'not_a_model' is not allowed"),
+    ],
+)
+def test_bad_config_exits_2_naming_the_key(tmp_path, text, expected):
+    completed = _run(write_config(tmp_path / "bad.yaml", text))
+    assert completed.returncode == 2
+    assert expected in _error_line(completed)
+
+
+def test_check_config_prints_the_resolved_config_or_the_error(tmp_path):
+    good = write_config(tmp_path / "good.yaml", "device_id: porch\n")
+    completed = subprocess.run(
+        [sys.executable, "-m", "edgeeye", "check-config", str(good)], capture_output=True, text=True
+    )
+    assert completed.returncode == 0 and "device_id: porch" in completed.stdout
+    assert "client_id: null" in completed.stdout and "workers: auto" in completed.stdout
+    bad = write_config(tmp_path / "bad.yaml", "device_id: 'a#'\n")
+    completed = subprocess.run(
+        [sys.executable, "-m", "edgeeye", "check-config", str(bad)], capture_output=True, text=True
+    )
+    assert completed.returncode == 2 and "device_id: 'a#'" in _error_line(completed)
+
+
+def _model_config(tmp_path, test_data, model: str, labels: str, extra: str = "") -> object:
+    return write_config(
+        tmp_path / "edgeeye.yaml",
+        f"model: {{path: {test_data}/models/{model}, labels: {test_data}/models/{labels}}}\n"
+        f"mqtt: {{port: 1}}\n{extra}",
+    )
+
+
+def test_broken_model_exits_3_naming_the_file(tmp_path, test_data):
+    before = shm_segments()
+    completed = _run(
+        _model_config(tmp_path, test_data, "model_invoking_error.tflite", "imagenet_labels.txt")
+    )
+    assert completed.returncode == 3
+    assert "model_invoking_error.tflite: cannot load" in _error_line(completed)
+    assert shm_segments() <= before
+
+
+def test_labels_count_mismatch_exits_3(tmp_path, test_data):
+    completed = _run(
+        _model_config(
+            tmp_path, test_data, "mobilenet_v2_1.0_224_inat_bird_quant.tflite", "imagenet_labels.txt"
+        )
+    )
+    assert completed.returncode == 3
+    assert "has 1001 labels but model mobilenet_v2_1.0_224_inat_bird_quant.tflite" in _error_line(
+        completed
+    )
+
+
+def test_missing_images_exit_4_naming_the_path(tmp_path, test_data):
+    completed = _run(
+        _model_config(
+            tmp_path, test_data, "mobilenet_v1_0.25_128_quant.tflite", "imagenet_labels.txt",
+            f"source: {{type: images, path: {tmp_path}/no-such-folder}}\n",
+        )
+    )
+    assert completed.returncode == 4
+    assert "no-such-folder" in _error_line(completed)
+
+
+def test_ring_larger_than_dev_shm_exits_5_with_both_figures(tmp_path, test_data):
+    before = shm_segments()
+    completed = _run(
+        _model_config(
+            tmp_path, test_data, "mobilenet_v1_0.25_128_quant.tflite", "imagenet_labels.txt",
+            "source: {type: synthetic, width: 7680, height: 4320}\nring: {slots: 256}\n",
+        )
+    )
+    assert completed.returncode == 5
+    line = _error_line(completed)
+    assert "/dev/shm: the frame ring needs" in line and "MiB are free" in line
+    assert shm_segments() <= before

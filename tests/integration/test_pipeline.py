@@ -1,0 +1,145 @@
+"""The real appliance end to end: real processes, shared memory, model and broker."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+
+import pytest
+
+from tests.conftest import session_members, shm_segments, write_config
+
+EXPECTED_TOP1 = {
+    "cat.bmp": "Egyptian cat",
+    "cat_720p.jpg": "Egyptian cat",
+    "cat_1080p.jpg": "Egyptian cat",
+    "grace_hopper.bmp": "military uniform",
+    "parrot.jpg": "macaw",
+}
+RESULT_FIELDS = {
+    "device", "sequence", "captured_at", "model", "labels", "inference_ms", "latency_ms", "worker",
+}
+
+
+def _config(tmp_path, broker, test_data, source: str, extra: str = "") -> object:
+    return write_config(
+        tmp_path / "edgeeye.yaml",
+        f"""
+device_id: cam1
+source: {source}
+model:
+  path: {test_data}/models/mobilenet_v2_1.0_224_quant.tflite
+  labels: {test_data}/models/imagenet_labels.txt
+  top_k: 3
+workers: 2
+mqtt: {{host: 127.0.0.1, port: {broker.port}, stats_interval: 1}}
+{extra}""",
+    )
+
+
+def test_photographs_read_once_give_documented_labels_then_exit_0(
+    tmp_path, broker, test_data, subscriber_factory, appliance_factory
+):
+    subscriber = subscriber_factory(broker)
+    config = _config(
+        tmp_path, broker, test_data, f"{{type: images, path: {test_data}/images, loop: false}}"
+    )
+    appliance = appliance_factory(config)
+    assert appliance.wait(60) == 0, appliance.stderr
+    received = subscriber.collect(
+        lambda r: any(m.topic == "edgeeye/cam1/status" and m.payload == b"offline" for m in r), 10
+    )
+    results = [json.loads(m.payload) for m in received if m.topic == "edgeeye/cam1/result"]
+    assert sorted(r["sequence"] for r in results) == [0, 1, 2, 3, 4]
+    assert {r["source"]: r["labels"][0]["label"] for r in results} == EXPECTED_TOP1
+    for result in results:
+        assert RESULT_FIELDS <= set(result)
+        assert result["device"] == "cam1" and result["model"] == "mobilenet_v2_1.0_224_quant"
+        assert result["labels"][0]["score"] >= 0.5 and len(result["labels"]) == 3
+        assert result["captured_at"].endswith("Z") and result["worker"] in (0, 1)
+        assert 0 < result["inference_ms"] <= result["latency_ms"]
+    statuses = [m.payload for m in received if m.topic == "edgeeye/cam1/status"]
+    assert statuses[0] == b"online" and statuses[-1] == b"offline"
+    stats = [json.loads(m.payload) for m in received if m.topic == "edgeeye/cam1/stats"]
+    assert stats[-1]["frames_captured"] == 5 and stats[-1]["frames_classified"] == 5
+    assert stats[-1]["results_published"] == 5 and sum(stats[-1]["worker_frames"]) == 5
+    assert stats[-1]["latency_ms"]["p99"] > 0
+
+
+def test_status_is_retained_online_then_offline(tmp_path, broker, test_data, subscriber_factory, appliance_factory):
+    config = _config(tmp_path, broker, test_data, "{type: synthetic, fps: 20}")
+    appliance = appliance_factory(config)
+    first = subscriber_factory(broker)
+    first.collect(lambda r: any(m.topic.endswith("/result") for m in r), 60)
+    late = subscriber_factory(broker, "edgeeye/cam1/status")
+    online = late.collect(lambda r: len(r) >= 1, 10)
+    assert online[0].payload == b"online" and online[0].retain
+    appliance.signal(signal.SIGTERM)
+    assert appliance.wait(15) == 0
+    after = subscriber_factory(broker, "edgeeye/cam1/status")
+    offline = after.collect(lambda r: len(r) >= 1, 10)
+    assert offline[0].payload == b"offline" and offline[0].retain
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_signal_stops_cleanly_within_10_s(
+    tmp_path, broker, test_data, subscriber_factory, appliance_factory, signum
+):
+    before = shm_segments()
+    subscriber = subscriber_factory(broker)
+    config = _config(tmp_path, broker, test_data, "{type: synthetic, fps: 0}")
+    appliance = appliance_factory(config)
+    subscriber.collect(lambda r: sum(m.topic.endswith("/result") for m in r) >= 10, 60)
+    appliance.signal(signum)
+    started = time.monotonic()
+    assert appliance.wait(15) == 0, appliance.stderr
+    stop_seconds = time.monotonic() - started
+    assert stop_seconds < 10
+    received = subscriber.collect(lambda r: r[-1].payload == b"offline", 5)
+    assert received[-1].topic == "edgeeye/cam1/status" and received[-1].payload == b"offline"
+    # nothing classified was lost: every result counted as published reached the subscriber
+    stats = [json.loads(m.payload) for m in received if m.topic.endswith("/stats")]
+    results = [json.loads(m.payload) for m in received if m.topic.endswith("/result")]
+    assert stats[-1]["results_published"] == len(results) == stats[-1]["frames_classified"]
+    assert session_members(appliance.process.pid) == set()
+    assert shm_segments() <= before
+
+
+def test_second_sigint_exits_at_once_and_still_cleans_up(
+    tmp_path, broker, test_data, subscriber_factory, appliance_factory
+):
+    before = shm_segments()
+    subscriber = subscriber_factory(broker)
+    appliance = appliance_factory(_config(tmp_path, broker, test_data, "{type: synthetic, fps: 0}"))
+    subscriber.collect(lambda r: any(m.topic.endswith("/result") for m in r), 60)
+    appliance.signal(signal.SIGINT)
+    appliance.signal(signal.SIGINT)
+    assert appliance.wait(10) == 130
+    time.sleep(0.5)
+    assert session_members(appliance.process.pid) == set()
+    assert shm_segments() <= before
+
+
+def test_kill_9_publishes_the_last_will_and_the_next_start_cleans_up(
+    tmp_path, broker, test_data, subscriber_factory, appliance_factory
+):
+    subscriber = subscriber_factory(broker, "edgeeye/cam1/status")
+    config = _config(tmp_path, broker, test_data, "{type: synthetic, fps: 10}")
+    appliance = appliance_factory(config)
+    subscriber.collect(lambda r: any(m.payload == b"online" for m in r), 60)
+    killed_pid = appliance.process.pid
+    appliance.process.kill()
+    appliance.wait(10)
+    received = subscriber.collect(lambda r: r[-1].payload == b"offline", 10)
+    assert received[-1].payload == b"offline"
+    # children die with the main process (PDEATHSIG); nothing keeps running
+    deadline = time.monotonic() + 5
+    while session_members(killed_pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert session_members(killed_pid) == set()
+    # the next start removes whatever segment the killed run left
+    rerun = appliance_factory(config, "--duration", "1")
+    assert rerun.wait(60) == 0, rerun.stderr
+    assert not any(name.startswith(f"edgeeye_{killed_pid}_") for name in shm_segments())
+    assert not any(name.startswith(f"edgeeye_{rerun.process.pid}_") for name in shm_segments())
