@@ -44,9 +44,6 @@ def resolve_model_files(config: AppConfig) -> tuple[Path, Path]:
     from edgeeye import zoo
 
     name = config.model.name or ""
-    if name not in zoo.load_manifest():
-        known = ", ".join(sorted(zoo.load_manifest()))
-        raise ConfigError(f"model.name: {name!r} is not allowed: must be one of {known}")
     found = zoo.find_model(name)
     if found is None:
         where = ", ".join(str(d) for d in zoo.model_dirs())

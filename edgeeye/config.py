@@ -341,6 +341,17 @@ def _check_model_files(
         raise ConfigError(f"{where}: required key is missing (model.path needs a labels file)")
     if config.model.path is None and config.model.name is None:
         raise ConfigError(f"{label}: model: set either model.name or model.path and model.labels")
+    if config.model.path is None:
+        from edgeeye.zoo import load_manifest
+
+        known = load_manifest()
+        if config.model.name not in known:
+            line = _line_of(root, ("model", "name"))
+            where = f"{label}: line {line}: model.name" if line else f"{label}: model.name"
+            raise ConfigError(
+                f"{where}: {config.model.name!r} is not allowed: must be one of"
+                f" {', '.join(sorted(known))} (or set model.path and model.labels)"
+            )
     if updates:
         config = config.model_copy(update={"model": config.model.model_copy(update=updates)})
     return config

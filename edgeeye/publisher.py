@@ -60,10 +60,13 @@ class Publisher:
         self._thread = threading.Thread(target=self._run, name="edgeeye.publisher", daemon=True)
         self._latency = LatencyWindow()
         self._started = time.monotonic()
-        # Result message ids handed to paho but not yet acknowledged (QoS 1/2) or written
-        # (QoS 0); on_publish may run before publish() returns, hence ``_early_acks``.
-        self._published_lock = threading.RLock()
-        self._pending_mids: set[int] = set()
+        # Message ids handed to paho but not yet acknowledged (QoS 1/2) or written (QoS 0),
+        # mapped to whether they carry a result.  on_publish may run before publish()
+        # returns, hence ``_early_acks``.  The lock is never held while calling into paho:
+        # paho calls on_publish holding its own lock, so holding ours around publish()
+        # would deadlock.
+        self._published_lock = threading.Lock()
+        self._pending_mids: dict[int, bool] = {}
         self._early_acks: set[int] = set()
         self.results_received = 0
         self.results_published = 0
@@ -92,7 +95,8 @@ class Publisher:
             log.error("broker %s refused the connection: %s", self._broker, reason_code)
             return
         log.info("connected to broker %s", self._broker)
-        client.publish(self._config.topic("status"), STATUS_ONLINE, qos=1, retain=True)
+        info = client.publish(self._config.topic("status"), STATUS_ONLINE, qos=1, retain=True)
+        self._track(info, is_result=False)
 
     def _on_disconnect(self, _client, _userdata, _flags, reason_code, _props) -> None:
         if not self._draining.is_set():
@@ -101,10 +105,21 @@ class Publisher:
     def _on_publish(self, _client, _userdata, mid, _reason_code, _props) -> None:
         with self._published_lock:
             if mid in self._pending_mids:
-                self._pending_mids.discard(mid)
-                self.results_published += 1
+                self.results_published += self._pending_mids.pop(mid)
             else:
                 self._early_acks.add(mid)
+
+    def _track(self, info: mqtt.MQTTMessageInfo, is_result: bool) -> None:
+        """Count a result once paho reports it sent (QoS 0) or acknowledged (QoS 1/2)."""
+        if info.rc == mqtt.MQTT_ERR_QUEUE_SIZE:
+            self.results_not_queued += is_result
+            return
+        with self._published_lock:
+            if info.mid in self._early_acks:
+                self._early_acks.discard(info.mid)
+                self.results_published += is_result
+            else:
+                self._pending_mids[info.mid] = is_result
 
     @property
     def _broker(self) -> str:
@@ -135,6 +150,7 @@ class Publisher:
         info = self._client.publish(
             self._config.topic("status"), STATUS_OFFLINE, qos=1, retain=True
         )
+        self._track(info, is_result=False)
         self._wait_delivered(deadline)
         if self._client.is_connected():
             info.wait_for_publish(max(0.1, deadline - time.monotonic()))
@@ -191,17 +207,10 @@ class Publisher:
         payload = result_payload(
             result, self._config.device_id, self._model_name, latency_ms, source
         )
-        with self._published_lock:
-            info = self._client.publish(
-                self._config.topic("result"), payload, qos=self._config.mqtt.qos
-            )
-            if info.rc == mqtt.MQTT_ERR_QUEUE_SIZE:
-                self.results_not_queued += 1
-            elif info.mid in self._early_acks:
-                self._early_acks.discard(info.mid)
-                self.results_published += 1
-            else:
-                self._pending_mids.add(info.mid)
+        info = self._client.publish(
+            self._config.topic("result"), payload, qos=self._config.mqtt.qos
+        )
+        self._track(info, is_result=True)
 
     def _publish_stats(self) -> None:
         counts = self._counts()
@@ -213,6 +222,4 @@ class Publisher:
             self._latency.percentiles(),
             time.monotonic() - self._started,
         )
-        with self._published_lock:
-            info = self._client.publish(self._config.topic("stats"), payload, qos=0)
-            self._early_acks.discard(info.mid)
+        self._track(self._client.publish(self._config.topic("stats"), payload, qos=0), False)

@@ -263,6 +263,10 @@ class Supervisor:
     def _shutdown(self, publisher: Publisher | None) -> None:
         """Stop capture, let in-flight frames finish, flush, publish offline; all timed."""
         deadline = time.monotonic() + STOP_TIMEOUT_S - 1.0
+        # Every step below is timed; this is the backstop should one of them still hang.
+        backstop = threading.Timer(STOP_TIMEOUT_S + 2.0, self._stop_timed_out)
+        backstop.daemon = True
+        backstop.start()
         self._stop_capture.set()
         if self._capture is not None:
             _stop_process(self._capture.process, min(2.0, deadline - time.monotonic()))
@@ -279,6 +283,15 @@ class Supervisor:
             child.connection.close()
         if self._ring is not None:
             self._ring.close()
+        backstop.cancel()
+
+    def _stop_timed_out(self) -> None:
+        log.error("graceful stop took longer than %.0f s; forcing exit", STOP_TIMEOUT_S + 2.0)
+        for child in self._children():
+            child.process.kill()
+        if self._ring is not None:
+            self._ring.close()
+        os._exit(1)
 
 
 def _stop_process(process: Any, timeout: float) -> None:

@@ -32,7 +32,7 @@ def _error_line(completed: subprocess.CompletedProcess[str]) -> str:
         ("mqtt:\n  prot: 1883\n", "line 2: mqtt.prot: unknown key"),
         ("workers: many\n", "line 1: workers: 'many' is not allowed"),
         ("model:\n  path: /nonexistent/m.tflite\n  labels: l.txt\n", "line 2: model.path"),
-        ("model:\n  name: not_a_model\n", "model.name: 'not_a_model' is not allowed"),
+        ("model:\n  name: not_a_model\n", "line 2: model.name: 'not_a_model' is not allowed"),
     ],
 )
 def test_bad_config_exits_2_naming_the_key(tmp_path, text, expected):

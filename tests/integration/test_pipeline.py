@@ -114,6 +114,7 @@ def test_second_sigint_exits_at_once_and_still_cleans_up(
     appliance = appliance_factory(_config(tmp_path, broker, test_data, "{type: synthetic, fps: 0}"))
     subscriber.collect(lambda r: any(m.topic.endswith("/result") for m in r), 60)
     appliance.signal(signal.SIGINT)
+    time.sleep(0.1)  # two signals sent at once reach the process as one
     appliance.signal(signal.SIGINT)
     assert appliance.wait(10) == 130
     time.sleep(0.5)
