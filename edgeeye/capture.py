@@ -40,7 +40,7 @@ def make_source(config: SourceConfig, model_size: tuple[int, int]) -> FrameSourc
             sources.VideoSettings(config.path, config.width, config.height, config.fps)
         )
     if isinstance(config, Picamera2SourceConfig):
-        from edgeeye.picam import PicameraSettings, Picamera2Source
+        from edgeeye.picam import Picamera2Source, PicameraSettings
 
         settings = PicameraSettings(
             camera_index=config.camera,

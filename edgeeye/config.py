@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
@@ -28,7 +28,9 @@ ENV_OVERRIDES: dict[str, tuple[str, ...]] = {
 # Device ids and topic prefixes become MQTT topic levels: no wildcards, no level
 # separators, nothing that could publish outside the device's own tree.
 _TOPIC_LEVEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-_TOPIC_PREFIX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}(/[A-Za-z0-9][A-Za-z0-9_.-]{0,63}){0,3}$")
+_TOPIC_PREFIX = re.compile(
+    r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}(/[A-Za-z0-9][A-Za-z0-9_.-]{0,63}){0,3}$"
+)
 
 
 def _count_or_auto(low: int, high: int) -> Callable[[Any], Any]:
@@ -74,7 +76,9 @@ class Picamera2SourceConfig(_Frozen):
 
     type: Literal["picamera2"]
     camera: int = Field(0, ge=0, le=15)
-    main_size: tuple[Annotated[int, Field(ge=64, le=9152)], Annotated[int, Field(ge=64, le=6944)]] = (
+    main_size: tuple[
+        Annotated[int, Field(ge=64, le=9152)], Annotated[int, Field(ge=64, le=6944)]
+    ] = (
         1280,
         720,
     )
@@ -273,8 +277,7 @@ def _yaml_path(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
     out: list[int | str] = []
     for part in loc:
         if isinstance(part, str) and (
-            part in ("synthetic", "images", "picamera2", "video")
-            and out[-1:] == ["source"]
+            (part in ("synthetic", "images", "picamera2", "video") and out[-1:] == ["source"])
             or part in ("int", "literal['auto']", "constrained-int")
             or part.startswith(("function-", "literal["))
         ):

@@ -53,8 +53,16 @@ def run_demo(seconds: float = 10.0) -> int:
         print(f"demo: mosquitto on 127.0.0.1:{broker.port}; subscribed to edgeeye/#")
         print(f"demo: running 'edgeeye run' for {seconds:.0f} s on {config_text.strip()!r}")
         appliance = subprocess.Popen(
-            [sys.executable, "-m", "edgeeye", "run", "--config", str(config),
-             "--duration", str(seconds)],
+            [
+                sys.executable,
+                "-m",
+                "edgeeye",
+                "run",
+                "--config",
+                str(config),
+                "--duration",
+                str(seconds),
+            ],
             env=env,
         )
         try:

@@ -59,7 +59,12 @@ def inspect_model(path: Path, labels_path: Path, threads: int = 1) -> ModelSpec:
         raise ModelError(f"model {path}: expects {len(inputs)} inputs; need one image tensor")
     shape = tuple(int(n) for n in inputs[0]["shape"])
     dtype = np.dtype(inputs[0]["dtype"]).name
-    if len(shape) != 4 or shape[0] != 1 or shape[3] != 3 or dtype not in ("uint8", "int8", "float32"):
+    if (
+        len(shape) != 4
+        or shape[0] != 1
+        or shape[3] != 3
+        or dtype not in ("uint8", "int8", "float32")
+    ):
         raise ModelError(
             f"model {path}: input is {list(shape)} {dtype}; need an image tensor"
             " [1, height, width, 3] of uint8, int8 or float32"

@@ -14,7 +14,6 @@ import numpy as np
 
 from edgeeye.frames import PixelFormat
 
-
 _PIXEL = np.dtype((np.void, 3))
 
 

@@ -76,7 +76,6 @@ class Publisher:
     # -- MQTT client -----------------------------------------------------------------
 
     def _make_client(self) -> mqtt.Client:
-        mqtt_config = self._config.mqtt
         client = mqtt.Client(
             callback_api_version=mqtt.CallbackAPIVersion.VERSION2,
             client_id=self._config.client_id,

@@ -19,6 +19,7 @@ held for microseconds and never while waiting: a worker killed while idle holds 
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import mmap
 import os
@@ -90,11 +91,19 @@ def _layout(slot_count: int, slot_stride: int) -> tuple[int, int, int, int, int,
     state = worker_busy + MAX_WORKERS * 8
     owner = state + slot_count * 8
     slots = _round_up(owner + slot_count * 8)
-    return counters, worker_frames, worker_busy, state, owner, slots, slots + slot_count * slot_stride
+    return (
+        counters,
+        worker_frames,
+        worker_busy,
+        state,
+        owner,
+        slots,
+        slots + slot_count * slot_stride,
+    )
 
 
 class FrameRing:
-    """A view of the ring from one process; ``create`` in the main process, ``attach`` in children."""
+    """One process's view of the ring: ``create`` in the main process, ``attach`` in children."""
 
     def __init__(self, handle: RingHandle, buffer: memoryview, owner: Any = None) -> None:
         self.handle = handle
@@ -167,23 +176,26 @@ class FrameRing:
         if self._closed:
             return
         self._closed = True
-        for name in ("counters", "worker_frames", "worker_busy_since_ns", "slot_state", "slot_owner"):
+        for name in (
+            "counters",
+            "worker_frames",
+            "worker_busy_since_ns",
+            "slot_state",
+            "slot_owner",
+        ):
             setattr(self, name, None)
         if self._owner is not None:
             self._buffer = None
             self._owner.close()
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 self._owner.unlink()
-            except FileNotFoundError:
-                pass
         else:
             self._buffer.release()
             mapping = getattr(self, "_mapping", None)
             if mapping is not None:
-                try:
+                # BufferError: a frame view is still alive; the mapping goes with the process
+                with contextlib.suppress(BufferError):
                     mapping.close()
-                except BufferError:
-                    pass  # a frame view is still alive; the mapping goes with the process
 
     # -- capture side ----------------------------------------------------------------
 

@@ -11,6 +11,7 @@ import logging
 import logging.handlers
 import multiprocessing
 import os
+import queue
 import signal
 import threading
 import time
@@ -20,10 +21,10 @@ from typing import Any
 from edgeeye.capture import EXIT_SOURCE_FAILED, CaptureSpec, make_source, run_capture
 from edgeeye.config import AppConfig, ImagesSourceConfig
 from edgeeye.errors import ChildProcessFailed, EdgeeyeError, ModelError, SourceError
-from edgeeye.model import ModelSpec, inspect_model
+from edgeeye.model import ModelSpec
 from edgeeye.publisher import Publisher
 from edgeeye.ring import Counter, FrameRing
-from edgeeye.worker import EXIT_MODEL_FAILED, WorkerSpec, run_worker
+from edgeeye.worker import WorkerSpec, run_worker
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +100,9 @@ class Supervisor:
             self._ring = FrameRing.create(
                 self._ctx, self.config.slot_count, source.max_frame_bytes()
             )
-            publisher = Publisher(self.config, self.model.name, self._counts, _source_names(self.config))
+            publisher = Publisher(
+                self.config, self.model.name, self._counts, _source_names(self.config)
+            )
             publisher.start()
             for worker_id in range(self.config.worker_count):
                 self._start_worker(worker_id, publisher, log_queue)
@@ -107,7 +110,9 @@ class Supervisor:
             self._start_capture(log_queue)
             log.info(
                 "running: %d workers, %d ring slots, model %s, source %s",
-                len(self._workers), self.config.slot_count, self.model.name,
+                len(self._workers),
+                self.config.slot_count,
+                self.model.name,
                 self.config.source.type,
             )
             reason = self._loop(publisher)
@@ -173,9 +178,9 @@ class Supervisor:
                 return
             try:
                 event = publisher.events.get(timeout=max(0.0, deadline - time.monotonic()))
-            except Exception:  # queue.Empty
+            except queue.Empty:
                 raise ChildProcessFailed(
-                    f"workers {sorted(waiting)} did not load the model within {READY_TIMEOUT_S:.0f} s"
+                    f"workers {sorted(waiting)} did not load the model in {READY_TIMEOUT_S:.0f} s"
                 ) from None
             self._handle_event(event)
             if self._failure is not None:
@@ -317,6 +322,8 @@ def _source_names(config: AppConfig) -> tuple[str, ...]:
     if isinstance(config.source, ImagesSourceConfig):
         from edgeeye.sources import ImagesSettings, ImagesSource
 
-        source = ImagesSource(ImagesSettings(config.source.path, config.source.loop, config.source.fps))
+        source = ImagesSource(
+            ImagesSettings(config.source.path, config.source.loop, config.source.fps)
+        )
         return tuple(os.path.basename(p) for p in map(str, source.files()))
     return ()

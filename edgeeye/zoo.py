@@ -83,7 +83,9 @@ def _present(directory: Path, filename: str, sha256: str) -> Path | None:
     return None
 
 
-def find_model(name: str, manifest: dict[str, ModelEntry] | None = None) -> tuple[Path, Path] | None:
+def find_model(
+    name: str, manifest: dict[str, ModelEntry] | None = None
+) -> tuple[Path, Path] | None:
     """(model, labels) of a manifest model present with the right checksums, else None."""
     entry = (manifest or load_manifest())[name]
     for directory in model_dirs():
@@ -103,7 +105,9 @@ def pull(
     """Make a manifest model available, downloading into the cache only what is missing."""
     manifest = manifest or load_manifest()
     if name not in manifest:
-        raise ModelError(f"model {name}: not in the manifest (known: {', '.join(sorted(manifest))})")
+        raise ModelError(
+            f"model {name}: not in the manifest (known: {', '.join(sorted(manifest))})"
+        )
     found = find_model(name, manifest)
     if found is not None:
         return found
@@ -129,7 +133,10 @@ def _download(url: str, destination: Path, sha256: str) -> Path:
     handle, temporary = tempfile.mkstemp(dir=destination.parent, prefix=".part-")
     digest = hashlib.sha256()
     try:
-        with os.fdopen(handle, "wb") as out, urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
+        with (
+            os.fdopen(handle, "wb") as out,
+            urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response,
+        ):
             for block in iter(lambda: response.read(1 << 20), b""):
                 digest.update(block)
                 out.write(block)
@@ -160,5 +167,6 @@ def format_model_list(models: list[tuple[ModelEntry, Path | None]]) -> str:
         rows.append((entry.name, size, str(path) if path else "(not pulled)", entry.description))
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     return "\n".join(
-        f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:<{widths[2]}}  {row[3]}" for row in rows
+        f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:<{widths[2]}}  {row[3]}"
+        for row in rows
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -59,10 +60,8 @@ class Subscriber:
         """Gather messages until ``until(received)`` is true or ``timeout`` passes."""
         deadline = time.monotonic() + timeout
         while not until(self.received) and time.monotonic() < deadline:
-            try:
+            with contextlib.suppress(queue.Empty):
                 self.received.append(self.messages.get(timeout=0.1))
-            except queue.Empty:
-                pass
         return self.received
 
     def drain(self, seconds: float) -> list[mqtt.MQTTMessage]:
@@ -121,10 +120,8 @@ class Appliance:
         return self.process.returncode
 
     def kill_group(self) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 @pytest.fixture

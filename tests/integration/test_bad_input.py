@@ -76,7 +76,10 @@ def test_broken_model_exits_3_naming_the_file(tmp_path, test_data):
 def test_labels_count_mismatch_exits_3(tmp_path, test_data):
     completed = _run(
         _model_config(
-            tmp_path, test_data, "mobilenet_v2_1.0_224_inat_bird_quant.tflite", "imagenet_labels.txt"
+            tmp_path,
+            test_data,
+            "mobilenet_v2_1.0_224_inat_bird_quant.tflite",
+            "imagenet_labels.txt",
         )
     )
     assert completed.returncode == 3
@@ -88,7 +91,10 @@ def test_labels_count_mismatch_exits_3(tmp_path, test_data):
 def test_missing_images_exit_4_naming_the_path(tmp_path, test_data):
     completed = _run(
         _model_config(
-            tmp_path, test_data, "mobilenet_v1_0.25_128_quant.tflite", "imagenet_labels.txt",
+            tmp_path,
+            test_data,
+            "mobilenet_v1_0.25_128_quant.tflite",
+            "imagenet_labels.txt",
             f"source: {{type: images, path: {tmp_path}/no-such-folder}}\n",
         )
     )
@@ -100,7 +106,10 @@ def test_ring_larger_than_dev_shm_exits_5_with_both_figures(tmp_path, test_data)
     before = shm_segments()
     completed = _run(
         _model_config(
-            tmp_path, test_data, "mobilenet_v1_0.25_128_quant.tflite", "imagenet_labels.txt",
+            tmp_path,
+            test_data,
+            "mobilenet_v1_0.25_128_quant.tflite",
+            "imagenet_labels.txt",
             "source: {type: synthetic, width: 7680, height: 4320}\nring: {slots: 256}\n",
         )
     )

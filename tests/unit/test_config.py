@@ -56,7 +56,10 @@ def test_defaults_resolve_workers_slots_and_client_id():
         ("logging: {level: LOUD}\n", r"line 1: logging.level: 'LOUD' is not allowed"),
         ("- a\n- b\n", r"line 1: the config must be a mapping"),
         ("mqtt: [\n", r"invalid YAML"),
-        ("model:\n  path: nothere.tflite\n  labels: x.txt\n", r"line 2: model.path: .*no such file"),
+        (
+            "model:\n  path: nothere.tflite\n  labels: x.txt\n",
+            r"line 2: model.path: .*no such file",
+        ),
     ],
 )
 def test_bad_values_name_key_line_value_and_allowed(tmp_path, text, expected):
@@ -88,7 +91,11 @@ def test_relative_model_paths_resolve_against_the_config_folder(tmp_path):
 
 
 def test_environment_overrides_and_their_errors(tmp_path):
-    env = {"EDGEEYE_MQTT_HOST": "broker.lan", "EDGEEYE_MQTT_PORT": "1884", "EDGEEYE_DEVICE_ID": "porch"}
+    env = {
+        "EDGEEYE_MQTT_HOST": "broker.lan",
+        "EDGEEYE_MQTT_PORT": "1884",
+        "EDGEEYE_DEVICE_ID": "porch",
+    }
     config = _load(tmp_path, "device_id: garden\nmqtt: {port: 1883}\n", env)
     assert (config.mqtt.host, config.mqtt.port, config.device_id) == ("broker.lan", 1884, "porch")
     with pytest.raises(ConfigError, match=r"device_id \(from \$EDGEEYE_DEVICE_ID\): 'a/b'"):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from PIL import Image
@@ -50,12 +48,16 @@ def test_interpreter_prefers_litert_and_falls_back():
     fallback = (("tflite_runtime_absent.interpreter", "tflite-runtime"), RUNTIMES[0])
     assert interpreter_class(fallback)[1] == "ai-edge-litert"
     with pytest.raises(ModelError, match=r"no TFLite interpreter is installed .*tflite-runtime"):
-        interpreter_class((("absent_a.interpreter", "a"), ("absent_b.interpreter", "tflite-runtime")))
+        interpreter_class(
+            (("absent_a.interpreter", "a"), ("absent_b.interpreter", "tflite-runtime"))
+        )
 
 
 def test_inspect_reports_input_size_and_labels(test_data):
     models = test_data / "models"
-    spec = inspect_model(models / "mobilenet_v1_0.25_128_quant.tflite", models / "imagenet_labels.txt")
+    spec = inspect_model(
+        models / "mobilenet_v1_0.25_128_quant.tflite", models / "imagenet_labels.txt"
+    )
     assert spec.input_size == (128, 128) and spec.input_dtype == "uint8"
     assert spec.name == "mobilenet_v1_0.25_128_quant" and len(spec.labels) == 1001
 
@@ -99,7 +101,9 @@ def test_photographs_get_their_documented_top1(test_data, image):
 def test_bgr_frames_are_converted_to_rgb():
     rgb = np.random.default_rng(1).integers(0, 255, (48, 64, 3), dtype=np.uint8)
     bgr = np.ascontiguousarray(rgb[..., ::-1])
-    assert (to_model_rgb(bgr, PixelFormat.BGR888, 48, 64, (24, 32)) == resize_bilinear(rgb, 24, 32)).all()
+    assert (
+        to_model_rgb(bgr, PixelFormat.BGR888, 48, 64, (24, 32)) == resize_bilinear(rgb, 24, 32)
+    ).all()
     same_size = to_model_rgb(rgb, PixelFormat.RGB888, 48, 64, (48, 64))
     assert (same_size == rgb).all() and same_size is not rgb
 

@@ -70,7 +70,9 @@ def test_a_slot_being_read_is_never_overwritten(ring):
     # every slot is being read: capture must wait, not steal
     assert _write(ring, 3) is None
     for descriptor in reading:
-        assert (frame_view(ring.slot(descriptor.slot_index), descriptor) == descriptor.sequence).all()
+        assert (
+            frame_view(ring.slot(descriptor.slot_index), descriptor) == descriptor.sequence
+        ).all()
     ring.release(reading[1].slot_index)
     slot_index, dropped = _write(ring, 3)
     assert slot_index == reading[1].slot_index and dropped is None
@@ -86,7 +88,7 @@ def test_finite_sources_wait_instead_of_dropping(ring):
 def test_slots_wrap_around_and_are_reused(ring):
     used = []
     for sequence in range(30):
-        slot_index, _ = _write(ring, sequence)
+        _write(ring, sequence)
         descriptor = ring.take(0, 0.1)
         assert descriptor.sequence == sequence
         used.append(descriptor.slot_index)
@@ -109,7 +111,12 @@ def test_reclaim_frees_what_a_dead_worker_held(ring):
 def _child_reads(handle, out):
     attached = FrameRing.attach(handle)
     descriptor = attached.take(worker_id=0, timeout=5)
-    out.put((descriptor.sequence, int(frame_view(attached.slot(descriptor.slot_index), descriptor)[0, 0, 0])))
+    out.put(
+        (
+            descriptor.sequence,
+            int(frame_view(attached.slot(descriptor.slot_index), descriptor)[0, 0, 0]),
+        )
+    )
     attached.release(descriptor.slot_index)
     attached.close()
 
