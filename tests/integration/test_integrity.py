@@ -52,7 +52,7 @@ mqtt: {{port: {broker.port}, stats_interval: 1}}
     time.sleep(OVERLOAD_SECONDS - 8)
     rss_late = _rss_kib(pids)
     assert appliance.wait(30) == 0, appliance.stderr
-    received = subscriber.collect(lambda r: r[-1].payload == b"offline", 10)
+    received = subscriber.collect(lambda r: bool(r) and r[-1].payload == b"offline", 10)
 
     results = [json.loads(m.payload) for m in received if m.topic.endswith("/result")]
     stats = [json.loads(m.payload) for m in received if m.topic.endswith("/stats")][-1]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import time
+from pathlib import Path
 
 import pytest
 
@@ -105,7 +106,7 @@ def test_signal_stops_cleanly_within_10_s(
     assert appliance.wait(15) == 0, appliance.stderr
     stop_seconds = time.monotonic() - started
     assert stop_seconds < 10
-    received = subscriber.collect(lambda r: r[-1].payload == b"offline", 5)
+    received = subscriber.collect(lambda r: bool(r) and r[-1].payload == b"offline", 5)
     assert received[-1].topic == "edgeeye/cam1/status" and received[-1].payload == b"offline"
     # nothing classified was lost: every result counted as published reached the subscriber
     stats = [json.loads(m.payload) for m in received if m.topic.endswith("/stats")]
@@ -141,7 +142,7 @@ def test_kill_9_publishes_the_last_will_and_the_next_start_cleans_up(
     killed_pid = appliance.process.pid
     appliance.process.kill()
     appliance.wait(10)
-    received = subscriber.collect(lambda r: r[-1].payload == b"offline", 10)
+    received = subscriber.collect(lambda r: bool(r) and r[-1].payload == b"offline", 10)
     assert received[-1].payload == b"offline"
     # children die with the main process (PDEATHSIG); nothing keeps running
     deadline = time.monotonic() + 5
@@ -153,3 +154,22 @@ def test_kill_9_publishes_the_last_will_and_the_next_start_cleans_up(
     assert rerun.wait(60) == 0, rerun.stderr
     assert not any(name.startswith(f"edgeeye_{killed_pid}_") for name in shm_segments())
     assert not any(name.startswith(f"edgeeye_{rerun.process.pid}_") for name in shm_segments())
+
+
+@pytest.mark.parametrize("platform", ["VC4", "PISP"])
+def test_picamera2_source_runs_end_to_end_on_the_fake_camera(
+    tmp_path, broker, test_data, subscriber_factory, appliance_factory, platform
+):
+    """The real capture process drives the picamera2 backend (fake camera, real everything else)."""
+    subscriber = subscriber_factory(broker)
+    config = _config(tmp_path, broker, test_data, "{type: picamera2, fps: 30}")
+    fakes = str(Path(__file__).resolve().parents[1] / "fakes")
+    env = {"PYTHONPATH": fakes, "FAKE_PICAMERA2_PLATFORM": platform}
+    appliance = appliance_factory(config, "--duration", "3", env=env)
+    assert appliance.wait(60) == 0, appliance.stderr
+    received = subscriber.collect(lambda r: bool(r) and r[-1].payload == b"offline", 10)
+    results = [json.loads(m.payload) for m in received if m.topic.endswith("/result")]
+    assert len(results) >= 10
+    assert all(len(r["labels"]) == 3 for r in results)
+    expected = "YUV420" if platform == "VC4" else "BGR888"
+    assert f"lores 224x224 {expected}" in appliance.stderr
