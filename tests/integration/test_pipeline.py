@@ -173,3 +173,25 @@ def test_picamera2_source_runs_end_to_end_on_the_fake_camera(
     assert all(len(r["labels"]) == 3 for r in results)
     expected = "YUV420" if platform == "VC4" else "BGR888"
     assert f"lores 224x224 {expected}" in appliance.stderr
+
+
+def test_video_file_source_classifies_every_frame(
+    tmp_path, broker, test_data, subscriber_factory, appliance_factory
+):
+    cv2 = pytest.importorskip("cv2", reason="OpenCV (the optional 'video' extra) is not installed")
+    photo = cv2.imread(str(test_data / "images" / "cat_720p.jpg"))
+    clip = tmp_path / "cat.avi"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 5, (1280, 720))
+    for _ in range(4):
+        writer.write(photo)
+    writer.release()
+    subscriber = subscriber_factory(broker)
+    config = _config(
+        tmp_path, broker, test_data, f"{{type: video, path: {clip}, width: 1280, height: 720}}"
+    )
+    appliance = appliance_factory(config)
+    assert appliance.wait(60) == 0, appliance.stderr
+    received = subscriber.collect(lambda r: bool(r) and r[-1].payload == b"offline", 10)
+    results = [json.loads(m.payload) for m in received if m.topic.endswith("/result")]
+    assert sorted(r["sequence"] for r in results) == [0, 1, 2, 3]
+    assert {r["labels"][0]["label"] for r in results} == {"Egyptian cat"}

@@ -1,0 +1,71 @@
+"""The result and stats documents: every documented field, with the documented types."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+
+from edgeeye.payloads import LatencyWindow, result_payload, stats_payload, wall_clock_iso
+from edgeeye.worker import Result
+
+RESULT_TYPES = {
+    "device": str,
+    "sequence": int,
+    "captured_at": str,
+    "model": str,
+    "labels": list,
+    "inference_ms": float,
+    "latency_ms": float,
+    "worker": int,
+}
+
+
+def _result(**changes) -> Result:
+    fields = dict(
+        sequence=7,
+        capture_ts_ns=time.monotonic_ns(),
+        tag=-1,
+        labels=[(286, "Egyptian cat", 0.8125), (282, "tabby, tabby cat", 0.1133)],
+        inference_ms=7.25,
+        worker_id=1,
+    )
+    return Result(**{**fields, **changes})
+
+
+def test_result_document_has_every_field_with_its_type():
+    document = json.loads(result_payload(_result(), "cam1", "mobilenet", 9.5, None))
+    assert set(document) == set(RESULT_TYPES)
+    for key, kind in RESULT_TYPES.items():
+        assert isinstance(document[key], kind), key
+    assert document["labels"][0] == {"index": 286, "label": "Egyptian cat", "score": 0.8125}
+    assert (document["device"], document["sequence"], document["worker"]) == ("cam1", 7, 1)
+
+
+def test_optional_fields_appear_only_when_they_mean_something():
+    document = json.loads(result_payload(_result(frame_stamp=7), "c", "m", 1.0, "parrot.jpg"))
+    assert document["source"] == "parrot.jpg" and document["frame_stamp"] == 7
+
+
+def test_capture_time_is_utc_iso_and_close_to_now():
+    stamp = wall_clock_iso(time.monotonic_ns())
+    assert stamp.endswith("Z")
+    parsed = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    assert abs((datetime.now(tz=UTC) - parsed).total_seconds()) < 1
+
+
+def test_latency_percentiles():
+    window = LatencyWindow(size=100)
+    assert window.percentiles()["p50"] is None
+    for value in range(1, 201):  # only the last 100 (101..200) are kept
+        window.add(float(value))
+    assert window.percentiles() == {"p50": 151.0, "p95": 196.0, "p99": 200.0, "max": 200.0}
+
+
+def test_stats_document():
+    document = json.loads(
+        stats_payload("cam1", {"frames_captured": 3}, {"p50": 1.0}, uptime_s=12.34)
+    )
+    assert document["device"] == "cam1" and document["uptime_s"] == 12.3
+    assert document["frames_captured"] == 3 and document["latency_ms"] == {"p50": 1.0}
+    assert document["reported_at"].endswith("Z")
