@@ -145,12 +145,13 @@ class Publisher:
         deadline = time.monotonic() + timeout
         self._draining.set()
         self._thread.join(max(0.1, deadline - time.monotonic() - 1.0))
+        # Results first, so the last stats count every acknowledged result.
+        self._wait_delivered(deadline - 0.5)
         self._publish_stats()
         info = self._client.publish(
             self._config.topic("status"), STATUS_OFFLINE, qos=1, retain=True
         )
         self._track(info, is_result=False)
-        self._wait_delivered(deadline)
         if self._client.is_connected():
             info.wait_for_publish(max(0.1, deadline - time.monotonic()))
         self._client.disconnect()
