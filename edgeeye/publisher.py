@@ -68,6 +68,7 @@ class Publisher:
         self._published_lock = threading.Lock()
         self._pending_mids: dict[int, bool] = {}
         self._early_acks: set[int] = set()
+        self._broker_unreachable_logged = False
         self.results_received = 0
         self.results_published = 0
         self.results_not_queued = 0
@@ -86,6 +87,7 @@ class Publisher:
         client.max_queued_messages_set(MAX_QUEUED_MESSAGES)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
+        client.on_connect_fail = self._on_connect_fail
         client.on_publish = self._on_publish
         return client
 
@@ -94,8 +96,15 @@ class Publisher:
             log.error("broker %s refused the connection: %s", self._broker, reason_code)
             return
         log.info("connected to broker %s", self._broker)
+        self._broker_unreachable_logged = False
         info = client.publish(self._config.topic("status"), STATUS_ONLINE, qos=1, retain=True)
         self._track(info, is_result=False)
+
+    def _on_connect_fail(self, _client, _userdata) -> None:
+        # paho retries with backoff by itself; say so once per outage, not at every try.
+        if not self._broker_unreachable_logged:
+            self._broker_unreachable_logged = True
+            log.warning("cannot reach broker %s; retrying in the background", self._broker)
 
     def _on_disconnect(self, _client, _userdata, _flags, reason_code, _props) -> None:
         if not self._draining.is_set():
