@@ -251,25 +251,30 @@ def _describe(
     """One line for the first error: where, what was given, what is allowed."""
     error = exc.errors(include_url=False)[0]
     loc = _yaml_path(error["loc"])
-    key = ".".join(str(part) for part in loc) or "<top level>"
-    if tuple(str(p) for p in loc) in overridden:
-        where = f"{label}: {key} (from ${overridden[tuple(str(p) for p in loc)]})"
+    env_var = overridden.get(tuple(str(part) for part in loc))
+    if env_var is not None:
+        where = f"{label}: {'.'.join(str(part) for part in loc)} (from ${env_var})"
     else:
-        line = _line_of(root, loc)
-        where = f"{label}: line {line}: {key}" if line else f"{label}: {key}"
+        where = _where(label, root, loc)
     message = error["msg"].removeprefix("Value error, ").replace("Input should be", "must be")
     if error["type"] == "extra_forbidden":
         return f"{where}: unknown key (allowed: {_allowed_keys(loc)})"
     if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
         tag = (error.get("ctx") or {}).get("tag", None)
-        line = _line_of(root, (*loc, "type"))
-        where = f"{label}: line {line}: {key}.type" if line else f"{label}: {key}.type"
+        where = _where(label, root, (*loc, "type"))
         if error["type"] == "union_tag_not_found":
             return f"{where}: required key is missing (one of {_source_types()})"
         return f"{where}: {tag!r} is not allowed: must be one of {_source_types()}"
     if error["type"] == "missing":
         return f"{where}: required key is missing"
     return f"{where}: {error['input']!r} is not allowed: {message}"
+
+
+def _where(label: str, root: yaml.Node | None, loc: tuple[int | str, ...]) -> str:
+    """``FILE: line N: key.path``, or without the line where the key is not in the file."""
+    key = ".".join(str(part) for part in loc) or "<top level>"
+    line = _line_of(root, loc)
+    return f"{label}: line {line}: {key}" if line else f"{label}: {key}"
 
 
 def _yaml_path(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
@@ -334,13 +339,11 @@ def _check_model_files(
             continue
         resolved = (base / value.expanduser()).resolve()
         if not resolved.is_file():
-            line = _line_of(root, ("model", key))
-            where = f"{label}: line {line}: model.{key}" if line else f"{label}: model.{key}"
+            where = _where(label, root, ("model", key))
             raise ConfigError(f"{where}: {str(value)!r} is not allowed: no such file ({resolved})")
         updates[key] = resolved
     if config.model.path is not None and config.model.labels is None:
-        line = _line_of(root, ("model", "path"))
-        where = f"{label}: line {line}: model.labels" if line else f"{label}: model.labels"
+        where = _where(label, root, ("model", "path")).replace("model.path", "model.labels")
         raise ConfigError(f"{where}: required key is missing (model.path needs a labels file)")
     if config.model.path is None and config.model.name is None:
         raise ConfigError(f"{label}: model: set either model.name or model.path and model.labels")
@@ -349,8 +352,7 @@ def _check_model_files(
 
         known = load_manifest()
         if config.model.name not in known:
-            line = _line_of(root, ("model", "name"))
-            where = f"{label}: line {line}: model.name" if line else f"{label}: model.name"
+            where = _where(label, root, ("model", "name"))
             raise ConfigError(
                 f"{where}: {config.model.name!r} is not allowed: must be one of"
                 f" {', '.join(sorted(known))} (or set model.path and model.labels)"

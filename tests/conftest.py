@@ -20,6 +20,15 @@ import pytest
 from edgeeye.localbroker import LocalBroker, find_mosquitto
 
 REPO = Path(__file__).resolve().parent.parent
+#: Top-1 labels of the photographs in ../shared/images with mobilenet_v2_1.0_224_quant,
+#: as listed in ../shared/README.md.
+EXPECTED_TOP1 = {
+    "cat.bmp": "Egyptian cat",
+    "cat_720p.jpg": "Egyptian cat",
+    "cat_1080p.jpg": "Egyptian cat",
+    "grace_hopper.bmp": "military uniform",
+    "parrot.jpg": "macaw",
+}
 TEST_DATA = Path(os.environ.get("EDGEEYE_TEST_DATA", REPO.parent / "shared")).resolve()
 
 

@@ -9,15 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import session_members, shm_segments, write_config
+from tests.conftest import EXPECTED_TOP1, session_members, shm_segments, write_config
 
-EXPECTED_TOP1 = {
-    "cat.bmp": "Egyptian cat",
-    "cat_720p.jpg": "Egyptian cat",
-    "cat_1080p.jpg": "Egyptian cat",
-    "grace_hopper.bmp": "military uniform",
-    "parrot.jpg": "macaw",
-}
 RESULT_FIELDS = {
     "device",
     "sequence",

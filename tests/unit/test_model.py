@@ -11,14 +11,7 @@ from edgeeye.frames import PixelFormat
 from edgeeye.interpreter import RUNTIMES, interpreter_class
 from edgeeye.model import Classifier, inspect_model, load_labels
 from edgeeye.preprocess import resize_bilinear, to_model_rgb, yuv420_to_rgb
-
-EXPECTED_TOP1 = {
-    "cat.bmp": "Egyptian cat",
-    "cat_720p.jpg": "Egyptian cat",
-    "cat_1080p.jpg": "Egyptian cat",
-    "grace_hopper.bmp": "military uniform",
-    "parrot.jpg": "macaw",
-}
+from tests.conftest import EXPECTED_TOP1
 
 
 def test_plain_and_numbered_label_files(tmp_path):
