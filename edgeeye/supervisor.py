@@ -63,6 +63,7 @@ class Supervisor:
         self._workers: dict[int, _Child] = {}
         self._capture: _Child | None = None
         self._failure: EdgeeyeError | None = None
+        self._last_counts: dict[str, Any] = {}
 
     # -- signals -----------------------------------------------------------------------
 
@@ -247,7 +248,7 @@ class Supervisor:
     def _counts(self) -> dict[str, Any]:
         ring = self._ring
         if ring is None or ring.counters is None:
-            return dict(getattr(self, "_last_counts", {}))
+            return dict(self._last_counts)  # the ring is gone: the final figures
         per_worker = [int(ring.worker_frames[i]) for i in range(self.config.worker_count)]
         counts = {
             "frames_captured": int(ring.counters[Counter.FRAMES_CAPTURED]),
