@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -96,6 +97,41 @@ def _demo(args: argparse.Namespace) -> int:
     return run_demo(seconds=args.seconds)
 
 
+def _bench(args: argparse.Namespace) -> int:
+    from edgeeye.bench import report
+    from edgeeye.bench.runner import BenchOptions, run_bench
+    from edgeeye.demo import find_test_data
+
+    data = find_test_data()
+    if data is not None:
+        os.environ.setdefault("EDGEEYE_MODEL_DIR", str(data / "models"))
+    if args.model.endswith(".tflite"):
+        if not args.labels:
+            raise ConfigError("bench: --labels is required with a model file")
+        model_path, labels_path = Path(args.model), Path(args.labels)
+    else:
+        config = load_config(None).model_copy(deep=True)
+        config = config.model_copy(
+            update={"model": config.model.model_copy(update={"name": args.model})}
+        )
+        model_path, labels_path = resolve_model_files(config)
+    width, height = (int(n) for n in args.frame.lower().split("x"))
+    options = BenchOptions(
+        model_path=model_path,
+        labels_path=labels_path,
+        quick=args.quick,
+        max_workers=args.workers,
+        width=width,
+        height=height,
+    )
+    result = run_bench(options, progress=lambda line: print(line, flush=True))
+    print()
+    print(report.table(result))
+    for path in report.write(result, Path(args.output)):
+        print(f"wrote {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="edgeeye", description="Classify camera frames on-device and publish to MQTT."
@@ -126,6 +162,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--seconds", type=float, default=10.0)
     demo.set_defaults(handler=_demo)
+    bench = commands.add_parser(
+        "bench", help="measure throughput, latency and memory against the hardware and baselines"
+    )
+    bench.add_argument("--model", default="mobilenet_v2_1.0_224_quant", help="name or .tflite")
+    bench.add_argument("--labels", help="labels file, with a .tflite --model")
+    bench.add_argument("--quick", action="store_true", help="a shorter run (under 3 minutes)")
+    bench.add_argument("--workers", type=int, default=0, help="most workers (default: cores)")
+    bench.add_argument("--frame", default="640x480", help="frame size, WIDTHxHEIGHT")
+    bench.add_argument("--output", default="bench-results", help="folder for JSON/text/PNG")
+    bench.set_defaults(handler=_bench)
     return parser
 
 

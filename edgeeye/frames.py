@@ -35,6 +35,8 @@ class PixelFormat(enum.IntEnum):
 
 
 _DESCRIPTOR = struct.Struct("<iqqiiBq")
+#: Bytes of one packed descriptor; well under PIPE_BUF, so each pipe write is atomic.
+DESCRIPTOR_BYTES = _DESCRIPTOR.size
 
 
 @dataclass(frozen=True, slots=True)

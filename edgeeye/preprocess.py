@@ -8,38 +8,83 @@ cost depends on the model's size, not the frame's.
 
 from __future__ import annotations
 
-from functools import lru_cache
+import threading
 
 import numpy as np
 
 from edgeeye.frames import PixelFormat
 
 _PIXEL = np.dtype((np.void, 3))
+_workspaces = threading.local()
 
 
-@lru_cache(maxsize=16)
-def _sample_plan(in_h: int, in_w: int, out_h: int, out_w: int) -> tuple[np.ndarray, ...]:
-    """Flat neighbour indices and 8-bit fixed-point weights for a bilinear resize.
+class _Resizer:
+    """A bilinear resize from one frame size to another, with its own work buffers.
 
-    Cached per frame size: building it costs more than using it.
+    Indices and weights are computed once per size pair; the per-frame work is four gathers
+    and 16-bit arithmetic into buffers allocated once, because fresh temporaries of this size
+    cost page faults on every frame.  Rounding happens after each of the two passes (8-bit
+    fixed-point weights), so results are within one level of exact bilinear.
     """
 
-    def axis(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        centres = (np.arange(n_out, dtype=np.float64) + 0.5) * (n_in / n_out) - 0.5
-        centres = np.clip(centres, 0, n_in - 1)
-        low = np.floor(centres).astype(np.intp)
-        high = np.minimum(low + 1, n_in - 1)
-        weight = np.round((centres - low) * 256).astype(np.uint16)
-        return low, high, weight
+    def __init__(self, in_h: int, in_w: int, out_h: int, out_w: int) -> None:
+        def axis(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            centres = (np.arange(n_out, dtype=np.float64) + 0.5) * (n_in / n_out) - 0.5
+            centres = np.clip(centres, 0, n_in - 1)
+            low = np.floor(centres).astype(np.intp)
+            high = np.minimum(low + 1, n_in - 1)
+            return low, high, np.round((centres - low) * 256).astype(np.uint16)
 
-    y0, y1, wy = axis(in_h, out_h)
-    x0, x1, wx = axis(in_w, out_w)
-    corners = [(ys[:, None] * in_w + xs[None, :]).ravel() for ys in (y0, y1) for xs in (x0, x1)]
-    # Weights are spelled out per byte: broadcasting inside the hot loop costs more than memory.
-    weight_x = np.repeat(np.broadcast_to(wx[None, :], (out_h, out_w)).reshape(-1), 3)
-    weight_y = np.repeat(np.broadcast_to(wy[:, None], (out_h, out_w)).reshape(-1), 3)
-    weight_y = weight_y.astype(np.uint32)
-    return (*corners, weight_x, 256 - weight_x, weight_y, 256 - weight_y)
+        y0, y1, wy = axis(in_h, out_h)
+        x0, x1, wx = axis(in_w, out_w)
+        self.corners = [
+            (ys[:, None] * in_w + xs[None, :]).ravel() for ys in (y0, y1) for xs in (x0, x1)
+        ]
+        # Weights spelled out per byte: broadcasting in the hot loop costs more than memory.
+        self.wx = np.repeat(np.broadcast_to(wx[None, :], (out_h, out_w)).reshape(-1), 3)
+        self.wy = np.repeat(np.broadcast_to(wy[:, None], (out_h, out_w)).reshape(-1), 3)
+        self.wx_rest, self.wy_rest = 256 - self.wx, 256 - self.wy
+        count = out_h * out_w
+        self.shape = (out_h, out_w, 3)
+        self._pixels = np.empty(count, _PIXEL)
+        self._top = np.empty(count * 3, np.uint16)
+        self._bottom = np.empty(count * 3, np.uint16)
+        self._scratch = np.empty(count * 3, np.uint16)
+
+    def _blend(self, image: np.ndarray, first: int, into: np.ndarray) -> None:
+        """``into`` = horizontal blend of two corner gathers, rounded to 8 bits."""
+        for corner, weight in ((first, self.wx_rest), (first + 1, self.wx)):
+            image.take(self.corners[corner], out=self._pixels, mode="clip")
+            target = into if corner == first else self._scratch
+            np.copyto(target, self._pixels.view(np.uint8))
+            target *= weight  # <= 255 * 256: fits 16 bits
+        into += self._scratch
+        into += 128
+        into >>= 8
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        pixels = np.ascontiguousarray(image).view(_PIXEL).reshape(-1)
+        self._blend(pixels, 0, self._top)
+        self._blend(pixels, 2, self._bottom)
+        self._top *= self.wy_rest
+        self._bottom *= self.wy
+        self._top += self._bottom
+        self._top += 128
+        self._top >>= 8
+        return self._top.astype(np.uint8).reshape(self.shape)
+
+
+def _resizer(in_h: int, in_w: int, out_h: int, out_w: int) -> _Resizer:
+    """This thread's resizer for a size pair (the thread-pool baseline resizes in parallel)."""
+    cache = getattr(_workspaces, "resizers", None)
+    if cache is None:
+        cache = _workspaces.resizers = {}
+    key = (in_h, in_w, out_h, out_w)
+    if key not in cache:
+        if len(cache) >= 8:
+            cache.clear()
+        cache[key] = _Resizer(*key)
+    return cache[key]
 
 
 def resize_bilinear(image: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
@@ -47,22 +92,7 @@ def resize_bilinear(image: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
     in_h, in_w = image.shape[:2]
     if (in_h, in_w) == (out_h, out_w):
         return image
-    i00, i01, i10, i11, wx, wx_rest, wy, wy_rest = _sample_plan(in_h, in_w, out_h, out_w)
-    # Gathering whole 3-byte pixels from a flat view is the cheapest numpy gather there is.
-    pixels = np.ascontiguousarray(image).view(_PIXEL).reshape(-1)
-
-    def gather(index: np.ndarray) -> np.ndarray:
-        return pixels.take(index).view(np.uint8).astype(np.uint16)
-
-    top = gather(i00) * wx_rest  # <= 255 * 256: fits uint16
-    top += gather(i01) * wx
-    bottom = gather(i10) * wx_rest
-    bottom += gather(i11) * wx
-    out = top * wy_rest
-    out += bottom * wy
-    out += 32768
-    out >>= 16
-    return out.astype(np.uint8).reshape(out_h, out_w, 3)
+    return _resizer(in_h, in_w, out_h, out_w)(image)
 
 
 def yuv420_to_rgb(planar: np.ndarray, height: int, width: int) -> np.ndarray:

@@ -7,6 +7,7 @@ colour conversion happens here (that is the workers' job); see ``frames.FrameSou
 from __future__ import annotations
 
 import glob
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,7 +44,7 @@ class _Pacer:
 
 
 def _slot_array(slot: memoryview, shape: tuple[int, ...]) -> np.ndarray:
-    return np.frombuffer(slot, np.uint8, count=int(np.prod(shape))).reshape(shape)
+    return np.frombuffer(slot, np.uint8, count=math.prod(shape)).reshape(shape)
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ def test_documented_default_file_equals_the_built_in_defaults():
 def test_defaults_resolve_workers_slots_and_client_id():
     config = load_config(None, environ={})
     assert config.worker_count >= 1
-    assert config.slot_count == 2 * config.worker_count + 2
+    assert config.slot_count == config.worker_count + 2
     assert config.client_id == "edgeeye-edgeeye"
     assert config.topic("result") == "edgeeye/edgeeye/result"
 

@@ -1,0 +1,7 @@
+"""``edgeeye bench``: the pipeline against the hardware's limit and against simpler designs.
+
+Every figure comes from one run on one model and the same synthetic frames:
+``ceiling`` (bare interpreter rate), ``appliance`` (edgeeye through a real broker and a real
+subscriber), ``baselines`` (the designs people write by hand), ``handoff`` (ring versus
+pickling), and ``report`` (table, JSON, optional PNG).  ``runner`` puts them together.
+"""

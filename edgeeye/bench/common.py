@@ -1,0 +1,74 @@
+"""What every benchmark part shares: the model, the frames, and how to time a loop."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgeeye.frames import PixelFormat
+from edgeeye.model import Classifier, ModelSpec
+from edgeeye.preprocess import to_model_rgb
+from edgeeye.sources import SyntheticSettings, SyntheticSource
+
+
+@dataclass(frozen=True)
+class BenchModel:
+    """The model under test, resolved to files, plus its inspected spec."""
+
+    name: str
+    spec: ModelSpec
+    labels_path: Path
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.spec.input_size
+
+
+def synthetic_frames(width: int, height: int, count: int = 8) -> list[np.ndarray]:
+    """The very frames the appliance's synthetic source produces, for the baselines."""
+    source = SyntheticSource(SyntheticSettings(width=width, height=height))
+    source.open()
+    frames = []
+    for sequence in range(count):
+        slot = memoryview(bytearray(source.max_frame_bytes()))
+        source.read_into(slot, sequence)
+        frames.append(np.frombuffer(slot, np.uint8).reshape(height, width, 3).copy())
+    source.close()
+    return frames
+
+
+def classify_frame(classifier: Classifier, frame: np.ndarray, size: tuple[int, int]) -> None:
+    """The same preprocessing and invoke the workers do."""
+    rgb = to_model_rgb(frame, PixelFormat.RGB888, frame.shape[0], frame.shape[1], size)
+    classifier.classify(rgb, 3, 0.0)
+
+
+def rate_for(seconds: float, step: Callable[[int], None], warmup: int = 5) -> float:
+    """Calls of ``step`` per second over ``seconds`` (after ``warmup`` calls)."""
+    for i in range(warmup):
+        step(i)
+    done = 0
+    started = time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        step(done)
+        done += 1
+    return done / (time.perf_counter() - started)
+
+
+def percentiles(values_ms: list[float]) -> dict[str, float | None]:
+    if not values_ms:
+        return {"p50": None, "p95": None, "p99": None, "max": None}
+    ordered = np.sort(np.asarray(values_ms))
+    pick = {
+        q: float(ordered[min(len(ordered) - 1, int(q * len(ordered)))]) for q in (0.5, 0.95, 0.99)
+    }
+    return {
+        "p50": round(pick[0.5], 2),
+        "p95": round(pick[0.95], 2),
+        "p99": round(pick[0.99], 2),
+        "max": round(float(ordered[-1]), 2),
+    }

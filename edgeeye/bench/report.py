@@ -1,0 +1,117 @@
+"""The benchmark's outputs: a table on the terminal, a JSON file, a PNG when matplotlib is here."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+
+def _fmt(value: Any) -> str:
+    return "-" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def table(report: dict[str, Any]) -> str:
+    lines = [
+        f"edgeeye bench: model {report['model']}, {report['machine']['cpus']} cpus,"
+        f" {report['machine']['runtime']}",
+        f"ceiling: {report['ceiling']['single_core_fps']:.1f} frames/s on one core"
+        f" at {report['frame']}",
+        "",
+        "edgeeye through a real broker (frames/s received by the subscriber)",
+        f"{'workers':>8} {'ceiling':>8} {'edgeeye':>8} {'efficiency':>10}"
+        f" {'p50 ms':>8} {'p99 ms':>8}",
+    ]
+    for row in report["scaling"]:
+        lines.append(
+            f"{row['workers']:>8} {row['ceiling_fps']:>8.1f} {row['throughput_fps']:>8.1f}"
+            f" {row['efficiency']:>10.2f} {_fmt(row['latency_ms']['p50']):>8}"
+            f" {_fmt(row['latency_ms']['p99']):>8}"
+        )
+        cpu = ", ".join(f"{name.split('[')[0]} {share}" for name, share in row["cpu_share"].items())
+        lines.append(f"{'':>8}   cpu in cores: {cpu}")
+        lines.append(
+            f"{'':>8}   workers had {row['worker_cores']} cores and ran at"
+            f" {_fmt(row['worker_efficiency'])} of the bare pace on them"
+        )
+    for frame, designs in report["baselines"].items():
+        lines += ["", f"baselines at {frame}, {report['workers']} workers (no MQTT in their loop)"]
+        lines.append(
+            f"{'design':<28} {'frames/s':>9} {'of ceiling':>10} {'edgeeye x':>9} {'p99 ms':>8}"
+        )
+        for name, row in designs.items():
+            lines.append(
+                f"{name:<28} {row['throughput_fps']:>9.1f} {row['of_ceiling']:>10.2f}"
+                f" {_fmt(row['edgeeye_ratio']):>9} {_fmt(row['latency_ms']['p99']):>8}"
+            )
+    lines += ["", "hand-off per frame (us): streamed cost / one-way latency"]
+    lines.append(f"{'frame':<10} {'ring':>16} {'pickled queue':>18}")
+    for row in report["handoff"]:
+        ring, pickled = row["ring"], row["pickled_queue"]
+        lines.append(
+            f"{row['frame']:<10} {ring['cost_us']:>7.1f} / {ring['latency_us']:<6.1f}"
+            f" {pickled['cost_us']:>9.1f} / {pickled['latency_us']:<8.1f}"
+        )
+    lines += ["", "latency, capture to subscriber (ms)"]
+    lines.append(
+        f"{'load':<22} {'frames/s':>8} {'p50':>7} {'p95':>7} {'p99':>7} {'max':>7} {'drops':>6}"
+    )
+    for row in report["latency"]:
+        ms = row["latency_ms"]
+        lines.append(
+            f"{row['load']:<22} {row['throughput_fps']:>8.1f} {_fmt(ms['p50']):>7}"
+            f" {_fmt(ms['p95']):>7} {_fmt(ms['p99']):>7} {_fmt(ms['max']):>7}"
+            f" {_fmt(row['drop_rate']):>6}"
+        )
+    overload = report["overload"]
+    lines.append(
+        f"overload {overload['seconds']:.0f} s: p99 in the first {overload['edge_s']:.0f} s"
+        f" {_fmt(overload['first_p99_ms'])} ms, in the last {_fmt(overload['last_p99_ms'])} ms,"
+        f" drop rate {_fmt(overload['drop_rate'])}"
+    )
+    memory = report["memory"]
+    lines += [
+        "",
+        f"memory: total peak {memory['total_peak_mib']:.1f} MiB over {memory['processes']}"
+        f" processes; largest growth after warm-up {memory['max_growth_kib']} KiB"
+        f" ({'grew' if memory['grew'] else 'flat'})",
+    ]
+    for name, kib in sorted(memory["peak_kib"].items()):
+        lines.append(f"  {name:<28} {kib / 1024:8.1f} MiB peak")
+    return "\n".join(lines)
+
+
+def write(report: dict[str, Any], output: Path) -> list[Path]:
+    output.mkdir(parents=True, exist_ok=True)
+    written = [output / "bench.json"]
+    written[0].write_text(json.dumps(report, indent=2) + "\n")
+    (output / "bench.txt").write_text(table(report) + "\n")
+    written.append(output / "bench.txt")
+    plot = _plot(report, output / "bench.png")
+    if plot is not None:
+        written.append(plot)
+    return written
+
+
+def _plot(report: dict[str, Any], path: Path) -> Path | None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    workers = [row["workers"] for row in report["scaling"]]
+    left.plot(workers, [row["ceiling_fps"] for row in report["scaling"]], "k--", label="ceiling")
+    left.plot(workers, [row["throughput_fps"] for row in report["scaling"]], "o-", label="edgeeye")
+    left.set(xlabel="workers", ylabel="frames/s", title="throughput")
+    left.legend()
+    first_frame = next(iter(report["baselines"]))
+    designs = report["baselines"][first_frame]
+    right.barh(list(designs), [row["throughput_fps"] for row in designs.values()])
+    right.set(xlabel="frames/s", title=f"designs at {first_frame}")
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+    return path

@@ -1,0 +1,214 @@
+"""Runs every part of the benchmark in order, printing progress, and assembles the report."""
+
+from __future__ import annotations
+
+import os
+import platform
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edgeeye.bench import appliance, baselines, ceiling, handoff
+from edgeeye.bench.common import BenchModel
+from edgeeye.interpreter import interpreter_class
+from edgeeye.localbroker import LocalBroker
+from edgeeye.model import inspect_model
+
+#: A process whose resident memory grows by more than this after warm-up counts as growing.
+GROWTH_LIMIT_KIB = 4096
+
+#: Throughput is measured with the source offering this much more than the ceiling, so the
+#: workers never wait for a frame; more would only spend capture's CPU on dropped frames.
+OFFERED = 1.1
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    model_path: Path
+    labels_path: Path
+    quick: bool = False
+    max_workers: int = 0  # 0: one per core
+    width: int = 640
+    height: int = 480
+
+
+@dataclass(frozen=True)
+class _Durations:
+    ceiling_s: float
+    run_s: float
+    baseline_s: float
+    overload_s: float
+    handoff_frames: int
+
+    @classmethod
+    def of(cls, quick: bool) -> _Durations:
+        if quick:
+            return cls(ceiling_s=3, run_s=6, baseline_s=5, overload_s=12, handoff_frames=300)
+        return cls(ceiling_s=9, run_s=20, baseline_s=15, overload_s=36, handoff_frames=2000)
+
+
+def run_bench(options: BenchOptions, progress: Callable[[str], None] = print) -> dict[str, Any]:
+    durations = _Durations.of(options.quick)
+    workers = options.max_workers or len(os.sched_getaffinity(0))
+    model = BenchModel(
+        options.model_path.stem,
+        inspect_model(options.model_path, options.labels_path),
+        options.labels_path,
+    )
+    frame = f"{options.width}x{options.height}"
+    progress(f"ceiling: bare interpreter, one core, {frame} frames, {model.name}")
+    single = ceiling.single_core_rate(model, options.width, options.height, durations.ceiling_s)
+    progress(f"  {single:.1f} frames/s on one core")
+    frame_sizes = [(options.width, options.height)]
+    if not options.quick and (options.width, options.height) != (1920, 1080):
+        frame_sizes.append((1920, 1080))
+
+    with LocalBroker() as broker:
+
+        def run(plan: appliance.RunPlan) -> dict[str, Any]:
+            result = appliance.run_appliance(model, plan, broker)
+            progress(
+                f"  edgeeye {plan.workers} workers, source {plan.fps:.0f} fps at"
+                f" {plan.width}x{plan.height}: {result['throughput_fps']} frames/s,"
+                f" p99 {result['latency_ms']['p99']} ms"
+            )
+            return result
+
+        progress(f"edgeeye through mosquitto, 1 to {workers} workers")
+        scaling = []
+        for count in range(1, workers + 1):
+            limit = single * count
+            result = run(_plan(count, OFFERED * limit, options.width, options.height, durations))
+            scaling.append(
+                {
+                    **result,
+                    "ceiling_fps": round(limit, 2),
+                    "efficiency": round(result["throughput_fps"] / limit, 3),
+                    **_cpu_split(result, single),
+                }
+            )
+        capacity = scaling[-1]["throughput_fps"]
+
+        progress("baselines")
+        baseline_report: dict[str, Any] = {}
+        for width, height in frame_sizes:
+            size_ceiling = single
+            edgeeye_fps = capacity
+            if (width, height) != (options.width, options.height):
+                size_ceiling = ceiling.single_core_rate(model, width, height, durations.ceiling_s)
+                limit = size_ceiling * workers
+                edgeeye_fps = run(_plan(workers, OFFERED * limit, width, height, durations))[
+                    "throughput_fps"
+                ]
+            designs = baselines.measure(
+                model, width, height, workers, 2.0, durations.baseline_s, progress
+            )
+            for row in designs.values():
+                row["of_ceiling"] = round(row["throughput_fps"] / (size_ceiling * workers), 3)
+                row["edgeeye_ratio"] = (
+                    round(edgeeye_fps / row["throughput_fps"], 2) if row["throughput_fps"] else None
+                )
+            designs["edgeeye"] = {
+                "throughput_fps": edgeeye_fps,
+                "latency_ms": scaling[-1]["latency_ms"],
+                "of_ceiling": round(edgeeye_fps / (size_ceiling * workers), 3),
+                "edgeeye_ratio": 1.0,
+            }
+            baseline_report[f"{width}x{height}"] = designs
+
+        progress("hand-off: ring versus pickled multiprocessing.Queue")
+        handoff_rows = handoff.measure(durations.handoff_frames, progress)
+
+        progress(f"latency at 50% and 100% of capacity ({capacity:.1f} frames/s)")
+        latency_rows = []
+        for load, share in (("50% of capacity", 0.5), ("100% of capacity", 1.0)):
+            result = run(_plan(workers, share * capacity, options.width, options.height, durations))
+            latency_rows.append({**result, "load": load})
+        progress(f"2x overload for {durations.overload_s:.0f} s")
+        overload = run(
+            _plan(
+                workers,
+                2 * capacity,
+                options.width,
+                options.height,
+                durations,
+                measure_s=durations.overload_s,
+            )
+        )
+        latency_rows.append({**overload, "load": "200% (overload)"})
+
+    growth = overload["memory_growth_kib"]
+    runtime = interpreter_class()[1]
+    return {
+        "model": model.name,
+        "frame": frame,
+        "workers": workers,
+        "quick": options.quick,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "usable_cpus": workers,
+            "processor": platform.processor() or platform.machine(),
+            "python": platform.python_version(),
+            "runtime": runtime,
+        },
+        "ceiling": {
+            "single_core_fps": round(single, 2),
+            "workers": workers,
+            "ceiling_fps": round(single * workers, 2),
+        },
+        "scaling": scaling,
+        "baselines": baseline_report,
+        "handoff": handoff_rows,
+        "latency": latency_rows,
+        "overload": {
+            "seconds": durations.overload_s,
+            "source_fps": overload["source_fps"],
+            "drop_rate": overload["drop_rate"],
+            "edge_s": appliance.edge_seconds(durations.overload_s),
+            "first_p99_ms": overload["latency_first_ms"]["p99"],
+            "last_p99_ms": overload["latency_last_ms"]["p99"],
+        },
+        "memory": {
+            "peak_kib": overload["memory_peak_kib"],
+            "total_peak_mib": round(overload["memory_total_peak_kib"] / 1024, 1),
+            "processes": overload["pid_count"],
+            "max_growth_kib": max(growth.values(), default=0),
+            "grew": any(value > GROWTH_LIMIT_KIB for value in growth.values()),
+        },
+    }
+
+
+def _cpu_split(result: dict[str, Any], single: float) -> dict[str, Any]:
+    """Where the cores went: the workers' share, everyone else's, and the workers' own pace.
+
+    ``worker_efficiency`` compares frames per worker-core-second with the bare interpreter's:
+    near 1.0 means the workers lose nothing to the pipeline, and any gap in ``efficiency``
+    is the CPU that capture, publishing, the broker and the subscriber took from them.
+    """
+    shares = result["cpu_share"]
+    worker_cores = sum(v for name, v in shares.items() if name.startswith("edgeeye-w"))
+    return {
+        "worker_cores": round(worker_cores, 2),
+        "other_cores": round(sum(shares.values()) - worker_cores, 2),
+        "worker_efficiency": (
+            round(result["throughput_fps"] / (worker_cores * single), 3) if worker_cores else None
+        ),
+    }
+
+
+def _plan(
+    workers: int,
+    fps: float,
+    width: int,
+    height: int,
+    durations: _Durations,
+    measure_s: float | None = None,
+) -> appliance.RunPlan:
+    return appliance.RunPlan(
+        workers=workers,
+        fps=fps,
+        width=width,
+        height=height,
+        measure_s=measure_s or durations.run_s,
+    )

@@ -1,0 +1,77 @@
+"""Smoke test of ``edgeeye bench --quick``: every section is there with plausible figures.
+
+No timing is asserted: the figures depend on the machine. What must hold is that each part
+ran for real (non-zero rates, latencies, memory) and that the report is complete.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def test_quick_bench_reports_every_section(tmp_path, test_data):
+    output = tmp_path / "bench"
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "edgeeye",
+            "bench",
+            "--quick",
+            "--model",
+            "mobilenet_v1_0.25_128_quant",
+            "--output",
+            str(output),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**__import__("os").environ, "EDGEEYE_MODEL_DIR": str(test_data / "models")},
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    assert "ceiling:" in completed.stdout and "baseline thread_pool" in completed.stdout
+    report = json.loads((output / "bench.json").read_text())
+    assert (output / "bench.txt").read_text().startswith("edgeeye bench: model")
+
+    assert report["model"] == "mobilenet_v1_0.25_128_quant" and report["quick"] is True
+    assert report["ceiling"]["single_core_fps"] > 0
+    assert [row["workers"] for row in report["scaling"]] == list(range(1, report["workers"] + 1))
+    for row in report["scaling"]:
+        assert row["throughput_fps"] > 0 and 0 < row["efficiency"] < 2
+        assert row["latency_ms"]["p50"] > 0 and row["received"] > 0
+        assert any(name.startswith("edgeeye-w0") for name in row["cpu_share"])
+    designs = report["baselines"]["640x480"]
+    assert set(designs) == {
+        "thread_and_queue",
+        "thread_pool",
+        "multithreaded_interpreter",
+        "pickled_processes",
+        "edgeeye",
+    }
+    for row in designs.values():
+        assert row["throughput_fps"] > 0 and row["latency_ms"]["p99"] > 0
+        assert row["edgeeye_ratio"] > 0
+    assert [row["frame"] for row in report["handoff"]] == ["640x480", "1280x720", "1920x1080"]
+    for row in report["handoff"]:
+        for method in ("ring", "pickled_queue"):
+            assert row[method]["cost_us"] > 0 and row[method]["latency_us"] > 0
+    assert [row["load"] for row in report["latency"]] == [
+        "50% of capacity",
+        "100% of capacity",
+        "200% (overload)",
+    ]
+    for row in report["latency"]:
+        assert row["throughput_fps"] > 0 and row["latency_ms"]["p99"] > 0
+    overload = report["overload"]
+    assert overload["first_p99_ms"] > 0 and overload["last_p99_ms"] > 0
+    assert 0 < overload["drop_rate"] < 1
+    memory = report["memory"]
+    assert memory["total_peak_mib"] > 0 and memory["processes"] >= 4
+    assert any(name.startswith("edgeeye-capture") for name in memory["peak_kib"])
+    assert isinstance(memory["grew"], bool)
