@@ -94,13 +94,12 @@ def run_bench(options: BenchOptions, progress: Callable[[str], None] = print) ->
         baseline_report: dict[str, Any] = {}
         for width, height in frame_sizes:
             size_ceiling = single
-            edgeeye_fps = capacity
+            edgeeye_run = scaling[-1]
             if (width, height) != (options.width, options.height):
                 size_ceiling = ceiling.single_core_rate(model, width, height, durations.ceiling_s)
                 limit = size_ceiling * workers
-                edgeeye_fps = run(_plan(workers, OFFERED * limit, width, height, durations))[
-                    "throughput_fps"
-                ]
+                edgeeye_run = run(_plan(workers, OFFERED * limit, width, height, durations))
+            edgeeye_fps = edgeeye_run["throughput_fps"]
             designs = baselines.measure(
                 model, width, height, workers, 2.0, durations.baseline_s, progress
             )
@@ -111,7 +110,7 @@ def run_bench(options: BenchOptions, progress: Callable[[str], None] = print) ->
                 )
             designs["edgeeye"] = {
                 "throughput_fps": edgeeye_fps,
-                "latency_ms": scaling[-1]["latency_ms"],
+                "latency_ms": edgeeye_run["latency_ms"],
                 "of_ceiling": round(edgeeye_fps / (size_ceiling * workers), 3),
                 "edgeeye_ratio": 1.0,
             }
