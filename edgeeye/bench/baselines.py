@@ -81,22 +81,27 @@ def _timed(
     }
 
 
-def thread_and_queue(
-    model: BenchModel, frames: list, workers: int, warmup: float, seconds: float
-) -> dict[str, Any]:
-    """The tutorial design: a capture thread, a queue.Queue, one inference loop."""
+def _single_loop(spec: ModelSpec, frames: list, warmup: float, seconds: float) -> dict[str, Any]:
+    """A capture thread, a small ``queue.Queue`` and one inference loop on one interpreter."""
 
     def run(tally: _Tally, stop: threading.Event) -> Callable[[], None]:
         frame_queue: queue.Queue = queue.Queue(maxsize=4)
-        classifier = Classifier(_one_thread(model.spec))
+        classifier = Classifier(spec)
         capture = _capture_thread(frames, frame_queue, stop)
         loop = threading.Thread(
-            target=_consume, args=(frame_queue, classifier, model.size, tally, stop)
+            target=_consume, args=(frame_queue, classifier, spec.input_size, tally, stop)
         )
         loop.start()
         return lambda: (loop.join(), capture.join())
 
     return _timed(run, warmup, seconds)
+
+
+def thread_and_queue(
+    model: BenchModel, frames: list, workers: int, warmup: float, seconds: float
+) -> dict[str, Any]:
+    """The tutorial design: a capture thread, a queue.Queue, one inference loop."""
+    return _single_loop(_one_thread(model.spec), frames, warmup, seconds)
 
 
 def thread_pool(
@@ -125,18 +130,7 @@ def multithreaded_interpreter(
     model: BenchModel, frames: list, workers: int, warmup: float, seconds: float
 ) -> dict[str, Any]:
     """One interpreter told to use every core (``num_threads`` = workers)."""
-
-    def run(tally: _Tally, stop: threading.Event) -> Callable[[], None]:
-        frame_queue: queue.Queue = queue.Queue(maxsize=4)
-        classifier = Classifier(replace(model.spec, threads=workers))
-        capture = _capture_thread(frames, frame_queue, stop)
-        loop = threading.Thread(
-            target=_consume, args=(frame_queue, classifier, model.size, tally, stop)
-        )
-        loop.start()
-        return lambda: (loop.join(), capture.join())
-
-    return _timed(run, warmup, seconds)
+    return _single_loop(replace(model.spec, threads=workers), frames, warmup, seconds)
 
 
 def _process_worker(spec: ModelSpec, frames: Any, done: Any, stop: Any) -> None:
