@@ -147,6 +147,21 @@ class MqttConfig(_Frozen):
         return value
 
 
+class SupervisorConfig(_Frozen):
+    """How the main process keeps the pipeline going when a part of it fails."""
+
+    #: A worker whose single invoke runs longer than this is killed and replaced.
+    invoke_deadline_s: float = Field(10.0, ge=0.5, le=3600)
+    #: Worker restarts allowed within ``restart_window_s``; one more and the appliance exits.
+    worker_restarts: int = Field(5, ge=0, le=1000)
+    restart_window_s: float = Field(60.0, ge=1, le=86400)
+    #: Consecutive capture failures retried (with backoff) before the appliance exits.
+    source_retries: int = Field(5, ge=0, le=1000)
+    #: First retry delay; doubled after each failure, up to ``source_backoff_max_s``.
+    source_backoff_s: float = Field(1.0, ge=0.1, le=60)
+    source_backoff_max_s: float = Field(30.0, ge=0.1, le=3600)
+
+
 class LoggingConfig(_Frozen):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -160,6 +175,7 @@ class AppConfig(_Frozen):
     workers: Annotated[int | Literal["auto"], BeforeValidator(_count_or_auto(1, 64))] = "auto"
     ring: RingConfig = RingConfig()
     mqtt: MqttConfig = MqttConfig()
+    supervisor: SupervisorConfig = SupervisorConfig()
     logging: LoggingConfig = LoggingConfig()
 
     @field_validator("device_id")

@@ -231,4 +231,6 @@ class Publisher:
             self._latency.percentiles(),
             time.monotonic() - self._started,
         )
-        self._track(self._client.publish(self._config.topic("stats"), payload, qos=0), False)
+        # Retained: whoever subscribes later still learns the last state, and why it stopped.
+        info = self._client.publish(self._config.topic("stats"), payload, qos=1, retain=True)
+        self._track(info, is_result=False)

@@ -15,6 +15,7 @@ import queue
 import signal
 import threading
 import time
+from collections import Counter as Tally
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,7 @@ from edgeeye.config import AppConfig, ImagesSourceConfig
 from edgeeye.errors import ChildProcessFailed, EdgeeyeError, ModelError, SourceError
 from edgeeye.model import ModelSpec
 from edgeeye.publisher import Publisher
+from edgeeye.restarts import Backoff, RestartWindow
 from edgeeye.ring import Counter, FrameRing
 from edgeeye.worker import WorkerSpec, run_worker
 
@@ -60,10 +62,23 @@ class Supervisor:
         self._wake = threading.Event()
         self._signals: list[int] = []
         self._ring: FrameRing | None = None
+        self._publisher: Publisher | None = None
+        self._log_queue: Any = None
         self._workers: dict[int, _Child] = {}
         self._capture: _Child | None = None
         self._failure: EdgeeyeError | None = None
         self._last_counts: dict[str, Any] = {}
+        policy = config.supervisor
+        self._restarts: Tally[str] = Tally()
+        self._worker_restarts = RestartWindow(policy.worker_restarts, policy.restart_window_s)
+        self._capture_backoff = Backoff(
+            policy.source_backoff_s, policy.source_backoff_max_s, policy.source_retries
+        )
+        self._capture_restart_at: float | None = None
+        self._capture_first_frame = 0  # frames_captured when the current capture started
+        self._hung: dict[int, str] = {}  # worker id -> why we killed it
+        #: Why the appliance gave up, for the last stats message; None while it runs.
+        self._fault: str | None = None
 
     # -- signals -----------------------------------------------------------------------
 
@@ -95,6 +110,7 @@ class Supervisor:
         self._stop_capture = self._ctx.Event()
         self._stop_workers = self._ctx.Event()
         publisher: Publisher | None = None
+        self._log_queue = log_queue
         reason = "error"
         try:
             source = make_source(self.config.source, self.model.input_size)
@@ -105,10 +121,11 @@ class Supervisor:
                 self.config, self.model.name, self._counts, _source_names(self.config)
             )
             publisher.start()
+            self._publisher = publisher
             for worker_id in range(self.config.worker_count):
-                self._start_worker(worker_id, publisher, log_queue)
+                self._start_worker(worker_id)
             self._wait_ready(publisher)
-            self._start_capture(log_queue)
+            self._start_capture()
             log.info(
                 "running: %d workers, %d ring slots, model %s, source %s",
                 len(self._workers),
@@ -132,7 +149,7 @@ class Supervisor:
             stats=self._last_counts,
         )
 
-    def _start_worker(self, worker_id: int, publisher: Publisher, log_queue: Any) -> None:
+    def _start_worker(self, worker_id: int) -> None:
         reader, writer = self._ctx.Pipe(duplex=False)
         spec = WorkerSpec(
             worker_id=worker_id,
@@ -142,7 +159,7 @@ class Supervisor:
             min_score=self.config.model.min_score,
             results=writer,
             stop=self._stop_workers,
-            log_queue=log_queue,
+            log_queue=self._log_queue,
             log_level=self.config.logging.level,
             check_stamps=getattr(self.config.source, "stamp", False),
         )
@@ -151,19 +168,22 @@ class Supervisor:
         )
         process.start()
         writer.close()  # the worker holds the only write end: its exit ends our reads
-        publisher.add_worker(worker_id, reader)
+        self._publisher.add_worker(worker_id, reader)
         self._workers[worker_id] = _Child(process, reader)
 
-    def _start_capture(self, log_queue: Any) -> None:
+    def _start_capture(self) -> None:
         reader, writer = self._ctx.Pipe(duplex=False)
+        # Sequence numbers go on where the last capture stopped: results stay unique.
+        self._capture_first_frame = int(self._ring.counters[Counter.FRAMES_CAPTURED])
         spec = CaptureSpec(
             ring=self._ring.handle,
             source=self.config.source,
             model_size=self.model.input_size,
             stop=self._stop_capture,
             errors=writer,
-            log_queue=log_queue,
+            log_queue=self._log_queue,
             log_level=self.config.logging.level,
+            first_sequence=self._capture_first_frame,
         )
         process = self._ctx.Process(target=run_capture, args=(spec,), name="edgeeye.capture")
         process.start()
@@ -201,7 +221,7 @@ class Supervisor:
             self._drain_events(publisher)
             if self._failure is not None:
                 return "failure"
-            ended = self._check_children(publisher)
+            ended = self._check_capture() or self._check_workers()
             if ended is not None:
                 return ended
             if self.duration is not None and time.monotonic() - started >= self.duration:
@@ -211,33 +231,82 @@ class Supervisor:
         while not publisher.events.empty():
             self._handle_event(publisher.events.get_nowait())
 
-    def _check_children(self, publisher: Publisher) -> str | None:
+    def _check_capture(self) -> str | None:
+        """Restart a failed capture after a growing delay; give up after too many in a row."""
+        if self._capture is None:
+            if time.monotonic() >= self._capture_restart_at:
+                log.info("restarting capture (attempt %d)", self._capture_backoff.failures + 1)
+                self._start_capture()
+            return None
         capture = self._capture.process
-        if not capture.is_alive():
-            capture.join(1.0)
-            if capture.exitcode == 0 and self._ring.counters[Counter.SOURCE_DONE]:
-                log.info("the source has no more frames; finishing the ones in flight")
-                return "source finished"
-            line = self._capture.connection.recv() if self._capture.connection.poll() else None
-            if capture.exitcode == EXIT_SOURCE_FAILED and line:
-                self._failure = SourceError(line)
-            else:
-                self._failure = ChildProcessFailed(
-                    f"capture process {_exit_description(capture.exitcode)}"
-                )
+        if capture.is_alive():
+            if self._ring.counters[Counter.FRAMES_CAPTURED] > self._capture_first_frame:
+                self._capture_backoff.succeeded()  # it delivered: the next failure is a new one
+            return None
+        capture.join(1.0)
+        if capture.exitcode == 0 and self._ring.counters[Counter.SOURCE_DONE]:
+            log.info("the source has no more frames; finishing the ones in flight")
+            return "source finished"
+        line = self._capture.connection.recv() if self._capture.connection.poll() else None
+        self._capture.connection.close()
+        self._capture = None
+        cause = line or f"capture process {_exit_description(capture.exitcode)}"
+        delay = self._capture_backoff.failed()
+        if delay is None:
+            self._fault = f"{cause} ({self._capture_backoff.failures} failures in a row)"
+            self._failure = (
+                SourceError(self._fault)
+                if capture.exitcode == EXIT_SOURCE_FAILED
+                else ChildProcessFailed(self._fault)
+            )
             return "failure"
-        for worker_id, child in self._workers.items():
+        self._restarts["capture"] += 1
+        log.warning("%s; retrying in %.0f s", cause, delay)
+        self._capture_restart_at = time.monotonic() + delay
+        return None
+
+    def _check_workers(self) -> str | None:
+        """Replace dead and hung workers and recover their slots; give up if they keep dying."""
+        self._kill_hung_workers()
+        for worker_id, child in list(self._workers.items()):
             if child.process.is_alive():
                 continue
             child.process.join(1.0)
             time.sleep(0.2)  # let the publisher thread read the line a failing worker sent
-            self._drain_events(publisher)
-            if self._failure is None:
-                self._failure = ChildProcessFailed(
-                    f"worker {worker_id} {_exit_description(child.process.exitcode)}"
+            self._drain_events(self._publisher)
+            if self._failure is not None:
+                return "failure"  # the model itself fails: a new worker would fail too
+            hung = self._hung.pop(worker_id, None)
+            cause = hung or _exit_description(child.process.exitcode)
+            recovered = self._ring.reclaim_worker(worker_id)
+            if not self._worker_restarts.allow():
+                window = self._worker_restarts
+                self._fault = (
+                    f"worker {worker_id} {cause}; more than {window.limit} worker restarts"
+                    f" in {window.window_s:.0f} s"
                 )
-            return "failure"
+                self._failure = ChildProcessFailed(self._fault)
+                return "failure"
+            self._restarts["worker_hang" if hung else "worker_exit"] += 1
+            log.warning(
+                "worker %d %s; replacing it (%d ring slot(s) recovered)",
+                worker_id,
+                cause,
+                recovered,
+            )
+            self._start_worker(worker_id)  # the publisher closes the old pipe at its EOF
         return None
+
+    def _kill_hung_workers(self) -> None:
+        deadline_ns = int(self.config.supervisor.invoke_deadline_s * 1e9)
+        now_ns = time.monotonic_ns()
+        for worker_id, child in self._workers.items():
+            busy_since = int(self._ring.worker_busy_since_ns[worker_id])
+            if busy_since and now_ns - busy_since > deadline_ns and worker_id not in self._hung:
+                self._hung[worker_id] = (
+                    f"was stuck in one invoke for {(now_ns - busy_since) / 1e9:.1f} s"
+                )
+                child.process.kill()
 
     def _children(self) -> list[_Child]:
         children = list(self._workers.values())
@@ -257,6 +326,10 @@ class Supervisor:
             "frames_skipped": int(ring.counters[Counter.FRAMES_SKIPPED]),
             "worker_frames": per_worker,
             "workers": self.config.worker_count,
+            "ring_slots": ring.handle.slot_count,
+            "ring_slots_free": ring.free_slot_count(),
+            "restarts": dict(sorted(self._restarts.items())),
+            "fault": self._fault,
         }
         self._last_counts = counts
         return dict(counts)

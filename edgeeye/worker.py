@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -72,9 +73,29 @@ def run_worker(spec: WorkerSpec) -> None:
         ring.close()
 
 
+def _freeze_requested(worker_id: int) -> bool:
+    """Test-only hook (``tests/faults``): should this worker hang in its first invoke?
+
+    ``EDGEEYE_TEST_FREEZE`` is worker ids ("0,1") or "all", optionally followed by
+    ":<file>": then only the first worker to create that file freezes, so its replacement
+    works.  It stands in for a wedged delegate or a model that never returns.
+    """
+    value = os.environ.get("EDGEEYE_TEST_FREEZE", "")
+    which, _, marker = value.partition(":")
+    if not which or (which != "all" and str(worker_id) not in which.split(",")):
+        return False
+    if marker:
+        try:
+            os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            return False
+    return True
+
+
 def _work(ring: FrameRing, classifier: Classifier, spec: WorkerSpec) -> None:
     size = spec.model.input_size
     worker_id = spec.worker_id
+    freeze = _freeze_requested(worker_id)
     while True:
         descriptor = ring.take(worker_id, timeout=0.2)
         if descriptor is None:
@@ -95,6 +116,8 @@ def _work(ring: FrameRing, classifier: Classifier, spec: WorkerSpec) -> None:
         # The resized copy is all inference needs: give the slot back before invoking.
         ring.release(descriptor.slot_index)
         ring.worker_busy_since_ns[worker_id] = time.monotonic_ns()
+        while freeze:
+            time.sleep(3600)
         labels, inference_ms = classifier.classify(rgb, spec.top_k, spec.min_score)
         ring.worker_busy_since_ns[worker_id] = 0
         ring.worker_frames[worker_id] += 1

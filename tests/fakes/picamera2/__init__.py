@@ -23,6 +23,20 @@ ROW_PADDING = 32
 INSTANCES: list[Picamera2] = []
 #: When set, ``Picamera2()`` raises it (a camera that is absent or busy).
 OPEN_ERROR: Exception | None = None
+#: A file a test writes "unplugged" into to pull the camera's cable, and anything else to
+#: plug it back: opening fails as picamera2 does with no camera, and a running capture
+#: times out as libcamera does when the cable goes.
+STATE_FILE = os.environ.get("FAKE_PICAMERA2_STATE")
+
+
+def _unplugged() -> bool:
+    if not STATE_FILE:
+        return False
+    try:
+        with open(STATE_FILE) as state:
+            return state.read().strip() == "unplugged"
+    except FileNotFoundError:
+        return False
 
 
 def lores_pattern(fmt: str, width: int, height: int, frame: int) -> np.ndarray:
@@ -82,6 +96,8 @@ class Picamera2:
     def __init__(self, camera_num: int = 0) -> None:
         if OPEN_ERROR is not None:
             raise OPEN_ERROR
+        if _unplugged():
+            raise IndexError("list index out of range")  # picamera2 with no camera attached
         self.camera_num = camera_num
         self.camera_config: dict[str, Any] = {}
         self.started = False
@@ -128,6 +144,9 @@ class Picamera2:
     def capture_request(self) -> CompletedRequest:
         if not self.started:
             raise RuntimeError("Camera is not running")
+        if _unplugged():
+            time.sleep(0.1)
+            raise RuntimeError("Camera frontend has timed out!")
         rate = self.camera_config["controls"].get("FrameRate")
         if rate:
             time.sleep(1.0 / rate)

@@ -1,0 +1,205 @@
+"""Fault injection against the real appliance: children die, hang, and lose their camera.
+
+Each test runs ``edgeeye run`` against its own mosquitto and breaks one thing for real
+(SIGKILL, a worker frozen in its invoke, the fake camera's cable pulled), then checks what
+arrived at the subscriber: results resume, restarts are counted with their cause and
+logged once, every ring slot comes back, and nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+from tests.conftest import session_members, shm_segments, write_config
+
+FAKES = str(Path(__file__).resolve().parents[1] / "fakes")
+
+
+def _config(tmp_path, broker, test_data, source: str, supervisor: str = "") -> Path:
+    return write_config(
+        tmp_path / "edgeeye.yaml",
+        f"""
+device_id: cam1
+source: {source}
+model:
+  path: {test_data}/models/mobilenet_v1_0.25_128_quant.tflite
+  labels: {test_data}/models/imagenet_labels.txt
+workers: 2
+mqtt: {{host: 127.0.0.1, port: {broker.port}, stats_interval: 0.5}}
+supervisor: {{{supervisor}}}
+""",
+    )
+
+
+def _child_pid(appliance, name: str) -> int:
+    """The pid of the appliance's child that names itself ``name`` (edgeeye-w0, ...)."""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        for pid in session_members(appliance.process.pid):
+            try:
+                if Path(f"/proc/{pid}/comm").read_text().strip() == name:
+                    return pid
+            except OSError:
+                continue
+        time.sleep(0.1)
+    raise AssertionError(f"no process {name} in the appliance")
+
+
+class Arrivals:
+    """Results as the subscriber receives them, each with the time the test saw it (+-0.1 s)."""
+
+    def __init__(self, subscriber) -> None:
+        self.subscriber = subscriber
+        self.results: list[tuple[float, dict]] = []
+        self._seen = 0
+
+    def _update(self, received) -> None:
+        for message in received[self._seen :]:
+            if message.topic.endswith("/result"):
+                self.results.append((time.monotonic(), json.loads(message.payload)))
+        self._seen = len(received)
+
+    def wait_for(
+        self, count: int, since: float = 0.0, worker: int | None = None, timeout: float = 30
+    ) -> list[tuple[float, dict]]:
+        """Results (from ``worker``, if given) that arrived after ``since``, once ``count``
+        of them are in or ``timeout`` has passed."""
+
+        def matching() -> list[tuple[float, dict]]:
+            return [
+                (t, r)
+                for t, r in self.results
+                if t > since and (worker is None or r["worker"] == worker)
+            ]
+
+        def enough(received) -> bool:
+            self._update(received)
+            return len(matching()) >= count
+
+        self.subscriber.collect(enough, timeout)
+        return matching()
+
+
+def _last_stats(subscriber) -> dict:
+    return subscriber.json_on("/stats")[-1]
+
+
+def _stop(appliance, subscriber) -> dict:
+    """SIGTERM, exit 0, and the final stats (published after every child has exited)."""
+    appliance.signal(signal.SIGTERM)
+    assert appliance.wait(30) == 0, appliance.stderr
+    subscriber.collect(lambda r: bool(r) and r[-1].payload == b"offline", 10)
+    return _last_stats(subscriber)
+
+
+def test_each_worker_killed_in_turn_is_replaced_and_the_ring_keeps_its_slots(
+    tmp_path, broker, test_data, subscriber_factory, appliance_factory
+):
+    subscriber = subscriber_factory(broker)
+    config = _config(tmp_path, broker, test_data, "{type: synthetic, fps: 60}")
+    appliance = appliance_factory(config)
+    arrivals = Arrivals(subscriber)
+    assert len(arrivals.wait_for(20, timeout=60)) == 20, "no results before the faults"
+    recoveries = []
+    for worker in (0, 1):
+        victim = _child_pid(appliance, f"edgeeye-w{worker}")
+        killed_at = time.monotonic()
+        os.kill(victim, signal.SIGKILL)
+        resumed = arrivals.wait_for(5, since=killed_at + 0.3, worker=worker)
+        assert len(resumed) >= 5, f"worker {worker} did not come back"
+        assert _child_pid(appliance, f"edgeeye-w{worker}") != victim
+        recoveries.append(resumed[0][0] - killed_at)
+    print(f"worker back at work {max(recoveries):.2f} s after SIGKILL (worst of 2)")
+    stats = _stop(appliance, subscriber)
+    assert stats["restarts"] == {"worker_exit": 2}
+    assert stats["fault"] is None
+    assert stats["ring_slots_free"] == stats["ring_slots"] == 4
+    assert appliance.stderr.count("replacing it") == 2
+    assert "worker 0 was killed by SIGKILL; replacing it" in appliance.stderr
+    assert not session_members(appliance.process.pid)
+
+
+def test_a_worker_stuck_in_invoke_is_killed_and_replaced(
+    tmp_path, broker, test_data, subscriber_factory, appliance_factory
+):
+    subscriber = subscriber_factory(broker)
+    config = _config(
+        tmp_path, broker, test_data, "{type: synthetic, fps: 60}", "invoke_deadline_s: 1.0"
+    )
+    # Worker 1 freezes in its first invoke; the marker file lets only the first one freeze.
+    freeze = {"EDGEEYE_TEST_FREEZE": f"1:{tmp_path / 'frozen-once'}"}
+    appliance = appliance_factory(config, env=freeze)
+    resumed = Arrivals(subscriber).wait_for(5, worker=1, timeout=60)
+    assert len(resumed) >= 5, "the frozen worker was never replaced"
+    stats = _stop(appliance, subscriber)
+    assert stats["restarts"] == {"worker_hang": 1}
+    assert stats["ring_slots_free"] == stats["ring_slots"]
+    assert "worker 1 was stuck in one invoke for" in appliance.stderr
+    assert appliance.stderr.count("replacing it") == 1
+
+
+def test_camera_unplugged_and_plugged_back_resumes_with_fresh_sequence_numbers(
+    tmp_path, broker, test_data, subscriber_factory, appliance_factory
+):
+    subscriber = subscriber_factory(broker)
+    cable = tmp_path / "camera-state"
+    cable.write_text("plugged")
+    config = _config(
+        tmp_path,
+        broker,
+        test_data,
+        "{type: picamera2, fps: 30}",
+        "source_backoff_s: 0.2, source_backoff_max_s: 1.0, source_retries: 20",
+    )
+    env = {"PYTHONPATH": FAKES, "FAKE_PICAMERA2_STATE": str(cable)}
+    appliance = appliance_factory(config, env=env)
+    arrivals = Arrivals(subscriber)
+    before = arrivals.wait_for(10, timeout=60)
+    assert len(before) >= 10
+    cable.write_text("unplugged")
+    time.sleep(3)
+    cable.write_text("plugged")
+    replugged = time.monotonic()
+    after = arrivals.wait_for(10, since=replugged)
+    assert len(after) >= 10, "capture did not come back after the camera did"
+    stats = _stop(appliance, subscriber)
+    assert stats["restarts"]["capture"] >= 2  # the timeout, then failed re-opens
+    assert stats["fault"] is None
+    sequences = [r["sequence"] for r in subscriber.json_on("/result")]
+    assert len(sequences) == len(set(sequences)), "a restarted capture reused sequence numbers"
+    assert min(r["sequence"] for _, r in after) > max(r["sequence"] for _, r in before)
+    assert "Camera frontend has timed out!; retrying in" in appliance.stderr
+
+
+def test_camera_that_never_comes_back_exits_4_and_the_last_stats_say_why(
+    tmp_path, broker, test_data, subscriber_factory, appliance_factory
+):
+    subscriber = subscriber_factory(broker)
+    cable = tmp_path / "camera-state"
+    cable.write_text("unplugged")
+    config = _config(
+        tmp_path,
+        broker,
+        test_data,
+        "{type: picamera2, fps: 30}",
+        "source_backoff_s: 0.2, source_backoff_max_s: 0.4, source_retries: 3",
+    )
+    shm_before = shm_segments()
+    env = {"PYTHONPATH": FAKES, "FAKE_PICAMERA2_STATE": str(cable)}
+    appliance = appliance_factory(config, env=env)
+    assert appliance.wait(60) == 4, appliance.stderr
+    subscriber.collect(lambda r: bool(r) and r[-1].payload == b"offline", 10)
+    stats = _last_stats(subscriber)
+    assert stats["fault"] == (
+        "camera 0: cannot open: list index out of range (4 failures in a row)"
+    )
+    assert stats["restarts"] == {"capture": 3}
+    last_line = appliance.stderr.strip().splitlines()[-1]
+    assert last_line == f"edgeeye: error: {stats['fault']}"
+    assert appliance.stderr.count("retrying in") == 3
+    assert not session_members(appliance.process.pid)
+    assert shm_segments() == shm_before
