@@ -36,6 +36,7 @@ def measure(workers: int, args: argparse.Namespace, broker: LocalBroker) -> str:
             f" fps: {args.fps}}}\n"
             f"model: {{name: {args.model}}}\n"
             f"mqtt: {{port: {broker.port}, stats_interval: 1}}\nlogging: {{level: WARNING}}\n"
+            f"outbox: {{path: {Path(tmp) / 'outbox.sqlite3'}}}\n"
         )
         command = [sys.executable, "-m", "edgeeye", "run", "--config", str(config)]
         subprocess.run([*command, "--duration", str(args.seconds + args.warmup)], check=True)

@@ -134,6 +134,8 @@ class MqttConfig(_Frozen):
     topic_prefix: str = "edgeeye"
     qos: Literal[0, 1, 2] = 1
     keepalive: int = Field(30, ge=5, le=3600)
+    #: Reconnect attempts start 0.5-1.5 s after a loss and double up to this.
+    reconnect_max_s: float = Field(30.0, ge=1, le=3600)
     stats_interval: float = Field(10.0, ge=0.5, le=3600)
 
     @field_validator("topic_prefix")
@@ -145,6 +147,17 @@ class MqttConfig(_Frozen):
                 " (no '+', '#', leading or trailing '/')"
             )
         return value
+
+
+class OutboxConfig(_Frozen):
+    """Results kept on disk while the broker is unreachable, delivered in order later.
+
+    ``path`` 'auto' is ``outbox-<device_id>.sqlite3`` in systemd's StateDirectory, or
+    else in ``$XDG_STATE_HOME/edgeeye`` (``~/.local/state/edgeeye``).
+    """
+
+    path: Literal["auto"] | Path = "auto"
+    max_mb: float = Field(64.0, ge=0.01, le=100_000)
 
 
 class SupervisorConfig(_Frozen):
@@ -175,6 +188,7 @@ class AppConfig(_Frozen):
     workers: Annotated[int | Literal["auto"], BeforeValidator(_count_or_auto(1, 64))] = "auto"
     ring: RingConfig = RingConfig()
     mqtt: MqttConfig = MqttConfig()
+    outbox: OutboxConfig = OutboxConfig()
     supervisor: SupervisorConfig = SupervisorConfig()
     logging: LoggingConfig = LoggingConfig()
 
@@ -200,6 +214,14 @@ class AppConfig(_Frozen):
         if self.ring.slots == "auto":
             return self.worker_count + 2
         return self.ring.slots
+
+    @property
+    def outbox_path(self) -> Path:
+        if self.outbox.path == "auto":
+            from edgeeye.outbox import default_state_dir
+
+            return default_state_dir() / f"outbox-{self.device_id}.sqlite3"
+        return self.outbox.path
 
     @property
     def client_id(self) -> str:

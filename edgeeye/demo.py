@@ -42,7 +42,12 @@ def run_demo(seconds: float = 10.0) -> int:
         )
     with LocalBroker() as broker, tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "demo.yaml"
-        config.write_text(config_text + "mqtt: {stats_interval: 2}\n")
+        # A private outbox too: results spooled for this throwaway broker must not reach
+        # a real one at the next `edgeeye run`.
+        outbox = json.dumps(str(Path(tmp) / "outbox.sqlite3"))
+        config.write_text(
+            config_text + f"mqtt: {{stats_interval: 2}}\noutbox: {{path: {outbox}}}\n"
+        )
         env["EDGEEYE_MQTT_PORT"] = str(broker.port)
         messages: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
         client = mqtt.Client(callback_api_version=mqtt.CallbackAPIVersion.VERSION2)

@@ -2,14 +2,19 @@
 
 Runs in the main process.  It reads every worker's result pipe (each worker has its own,
 so a killed worker cannot wedge the others), turns results into JSON and hands them to
-paho-mqtt, whose own network thread (``loop_start``) connects, reconnects with backoff,
-and delivers the last will if we vanish.
+paho-mqtt, whose own network thread (``loop_start``) connects, reconnects with backoff
+and jitter, and delivers the last will if we vanish.
+
+While the broker cannot take results (disconnected, or too many unacknowledged), they go
+to the on-disk outbox; once it is back the outbox is sent oldest first, and new results
+join its tail until it is empty, so the broker sees them in the order they were made.
 """
 
 from __future__ import annotations
 
 import logging
 import queue
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -19,6 +24,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from edgeeye.config import AppConfig
+from edgeeye.outbox import Outbox
 from edgeeye.payloads import (
     STATUS_OFFLINE,
     STATUS_ONLINE,
@@ -30,9 +36,14 @@ from edgeeye.worker import Result
 
 log = logging.getLogger(__name__)
 
-#: Messages paho may hold while the broker is away; beyond it new results are dropped
-#: (and counted) rather than growing memory without bound.
+#: Messages paho may hold in memory; the outbox window keeps us well below it.
 MAX_QUEUED_MESSAGES = 10_000
+#: Messages handed to paho and not yet acknowledged; beyond it results go to the outbox,
+#: so at most this many live only in memory if the broker stalls and we are then killed.
+MAX_UNACKED = 200
+
+# What an acknowledged message id stood for.
+_OTHER, _RESULT, _OUTBOX_ROW = "other", "result", "row"
 
 
 class Publisher:
@@ -66,12 +77,14 @@ class Publisher:
         # paho calls on_publish holding its own lock, so holding ours around publish()
         # would deadlock.
         self._published_lock = threading.Lock()
-        self._pending_mids: dict[int, bool] = {}
+        self._pending_mids: dict[int, tuple[str, int]] = {}
         self._early_acks: set[int] = set()
+        self._acked_rows: list[int] = []
         self._broker_unreachable_logged = False
         self.results_received = 0
         self.results_published = 0
         self.results_not_queued = 0
+        self._outbox = Outbox(config.outbox_path, int(config.outbox.max_mb * 2**20))
         self._client = self._make_client()
 
     # -- MQTT client -----------------------------------------------------------------
@@ -83,7 +96,7 @@ class Publisher:
             protocol=mqtt.MQTTv311,
         )
         client.will_set(self._config.topic("status"), STATUS_OFFLINE, qos=1, retain=True)
-        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        self._set_reconnect_delay(client)
         client.max_queued_messages_set(MAX_QUEUED_MESSAGES)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
@@ -98,7 +111,7 @@ class Publisher:
         log.info("connected to broker %s", self._broker)
         self._broker_unreachable_logged = False
         info = client.publish(self._config.topic("status"), STATUS_ONLINE, qos=1, retain=True)
-        self._track(info, is_result=False)
+        self._track(info, (_OTHER, 0))
 
     def _on_connect_fail(self, _client, _userdata) -> None:
         # paho retries with backoff by itself; say so once per outage, not at every try.
@@ -106,28 +119,42 @@ class Publisher:
             self._broker_unreachable_logged = True
             log.warning("cannot reach broker %s; retrying in the background", self._broker)
 
-    def _on_disconnect(self, _client, _userdata, _flags, reason_code, _props) -> None:
+    def _on_disconnect(self, client, _userdata, _flags, reason_code, _props) -> None:
         if not self._draining.is_set():
             log.warning("lost the broker %s (%s); reconnecting", self._broker, reason_code)
+            self._set_reconnect_delay(client)
+
+    def _set_reconnect_delay(self, client: mqtt.Client) -> None:
+        # paho doubles the delay per failed attempt; a random start per outage keeps a fleet
+        # from reconnecting in lockstep after the broker restarts.
+        client.reconnect_delay_set(
+            min_delay=random.uniform(0.5, 1.5), max_delay=self._config.mqtt.reconnect_max_s
+        )
 
     def _on_publish(self, _client, _userdata, mid, _reason_code, _props) -> None:
         with self._published_lock:
             if mid in self._pending_mids:
-                self.results_published += self._pending_mids.pop(mid)
+                self._acknowledged(self._pending_mids.pop(mid))
             else:
                 self._early_acks.add(mid)
 
-    def _track(self, info: mqtt.MQTTMessageInfo, is_result: bool) -> None:
+    def _acknowledged(self, tag: tuple[str, int]) -> None:
+        kind, row_id = tag
+        self.results_published += kind != _OTHER
+        if kind == _OUTBOX_ROW:
+            self._acked_rows.append(row_id)
+
+    def _track(self, info: mqtt.MQTTMessageInfo, tag: tuple[str, int]) -> None:
         """Count a result once paho reports it sent (QoS 0) or acknowledged (QoS 1/2)."""
         if info.rc == mqtt.MQTT_ERR_QUEUE_SIZE:
-            self.results_not_queued += is_result
+            self.results_not_queued += tag[0] == _RESULT
             return
         with self._published_lock:
             if info.mid in self._early_acks:
                 self._early_acks.discard(info.mid)
-                self.results_published += is_result
+                self._acknowledged(tag)
             else:
-                self._pending_mids[info.mid] = is_result
+                self._pending_mids[info.mid] = tag
 
     @property
     def _broker(self) -> str:
@@ -150,21 +177,30 @@ class Publisher:
         """Publish what the workers sent, then ``offline``, then disconnect; at most ``timeout`` s.
 
         Call after the workers have exited, so their pipes end and nothing is left unread.
+        What the broker has not acknowledged by then stays in the outbox for the next start.
         """
         deadline = time.monotonic() + timeout
         self._draining.set()
         self._thread.join(max(0.1, deadline - time.monotonic() - 1.0))
+        while self._outbox.rows and self._client.is_connected():
+            if time.monotonic() > deadline - 1.5:
+                break
+            self._flush_outbox()
+            time.sleep(0.02)
         # Results first, so the last stats count every acknowledged result.
         self._wait_delivered(deadline - 0.5)
+        self._remove_acknowledged_rows()
         self._publish_stats()
         info = self._client.publish(
             self._config.topic("status"), STATUS_OFFLINE, qos=1, retain=True
         )
-        self._track(info, is_result=False)
+        self._track(info, (_OTHER, 0))
         if self._client.is_connected():
             info.wait_for_publish(max(0.1, deadline - time.monotonic()))
         self._client.disconnect()
         self._client.loop_stop()
+        self._remove_acknowledged_rows()
+        self._outbox.close()
 
     def _wait_delivered(self, deadline: float) -> None:
         while time.monotonic() < deadline and self._client.is_connected():
@@ -185,6 +221,7 @@ class Publisher:
                 self._receive(connection)
             if not connections:
                 time.sleep(0.05)
+            self._flush_outbox()
             if time.monotonic() >= next_stats:
                 self._publish_stats()
                 next_stats += self._config.mqtt.stats_interval
@@ -216,15 +253,38 @@ class Publisher:
         payload = result_payload(
             result, self._config.device_id, self._model_name, latency_ms, source
         )
-        info = self._client.publish(
-            self._config.topic("result"), payload, qos=self._config.mqtt.qos
-        )
-        self._track(info, is_result=True)
+        topic, qos = self._config.topic("result"), self._config.mqtt.qos
+        if self._outbox.rows or not self._client.is_connected() or self._unacked_full():
+            self._outbox.put(topic, payload, qos)
+            return
+        self._track(self._client.publish(topic, payload, qos=qos), (_RESULT, 0))
+
+    def _unacked_full(self) -> bool:
+        return len(self._pending_mids) >= MAX_UNACKED
+
+    def _flush_outbox(self) -> None:
+        """Forget acknowledged rows and send the next ones, oldest first, within the window."""
+        self._remove_acknowledged_rows()
+        if not self._outbox.rows or not self._client.is_connected():
+            return
+        room = MAX_UNACKED - len(self._pending_mids)
+        if room > 0:
+            for row_id, topic, payload, qos in self._outbox.unsent(room):
+                # QoS 1 at least: a row is deleted only when the broker has it.
+                info = self._client.publish(topic, payload, qos=max(1, qos))
+                self._track(info, (_OUTBOX_ROW, row_id))
+
+    def _remove_acknowledged_rows(self) -> None:
+        with self._published_lock:
+            acknowledged, self._acked_rows = self._acked_rows, []
+        self._outbox.remove(acknowledged)
 
     def _publish_stats(self) -> None:
         counts = self._counts()
         counts["results_published"] = self.results_published
         counts["results_not_queued"] = self.results_not_queued
+        counts["outbox_queued"] = self._outbox.rows
+        counts["outbox_dropped"] = self._outbox.dropped
         payload = stats_payload(
             self._config.device_id,
             counts,
@@ -233,4 +293,4 @@ class Publisher:
         )
         # Retained: whoever subscribes later still learns the last state, and why it stopped.
         info = self._client.publish(self._config.topic("stats"), payload, qos=1, retain=True)
-        self._track(info, is_result=False)
+        self._track(info, (_OTHER, 0))

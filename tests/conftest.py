@@ -40,6 +40,15 @@ def test_data() -> Path:
     return TEST_DATA
 
 
+@pytest.fixture(autouse=True)
+def private_state(tmp_path, monkeypatch) -> Path:
+    """Each test's appliances keep their outbox in the test's own folder, not the user's."""
+    state = tmp_path / "state"
+    monkeypatch.setenv("XDG_STATE_HOME", str(state))
+    monkeypatch.delenv("STATE_DIRECTORY", raising=False)
+    return state / "edgeeye"
+
+
 @pytest.fixture
 def broker() -> Iterator[LocalBroker]:
     """A fresh mosquitto on a free loopback port, for this test alone."""

@@ -135,6 +135,7 @@ def run_appliance(model: BenchModel, plan: RunPlan, broker: LocalBroker) -> dict
             f" fps: {plan.fps:.2f}}}\n"
             f"model: {{path: {model.spec.path}, labels: {model.labels_path}}}\n"
             f"mqtt: {{port: {broker.port}, stats_interval: 1}}\nlogging: {{level: WARNING}}\n"
+            f"outbox: {{path: {Path(tmp) / 'outbox.sqlite3'}}}\n"
         )
         duration = STARTUP_ALLOWANCE_S + plan.warmup_s + plan.measure_s
         errors_path = Path(tmp) / "stderr.txt"

@@ -1,0 +1,134 @@
+"""The outbox: results kept on disk while the broker cannot take them, delivered in order later.
+
+One SQLite file in WAL mode.  WAL with ``synchronous=NORMAL`` never leaves the file
+corrupt, whatever kills the process (SIGKILL, a power cut), and costs no fsync per row;
+after a power cut the last rows written may be missing, never half-written.  Only the
+publisher thread uses an ``Outbox`` (``stop()`` uses it after that thread has ended).
+
+Rows leave the outbox only when the broker has acknowledged them, so a crash between
+sending and the acknowledgement sends them again after the restart: a duplicate, as QoS 1
+allows, never a loss.  The file is bounded: past ``max_bytes`` the oldest rows go first,
+and are counted in ``dropped``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sqlite3
+import time
+from pathlib import Path
+
+from edgeeye.errors import ResourceError
+
+log = logging.getLogger(__name__)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    topic TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    qos INTEGER NOT NULL,
+    size INTEGER NOT NULL
+)
+"""
+
+
+def default_state_dir() -> Path:
+    """systemd's ``StateDirectory`` when it gave us one, else the XDG state directory."""
+    if os.environ.get("STATE_DIRECTORY"):
+        return Path(os.environ["STATE_DIRECTORY"].split(":")[0])
+    base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
+    return Path(base) / "edgeeye"
+
+
+class Outbox:
+    """A bounded, ordered, crash-safe queue of MQTT messages in one SQLite file."""
+
+    def __init__(self, path: Path, max_bytes: int) -> None:
+        self.path = path
+        self.max_bytes = max_bytes
+        #: Rows removed because the file was full (oldest first), since this process started.
+        self.dropped = 0
+        self._sent_up_to = 0  # rows with an id up to this were handed to the broker already
+        self._db = self._open()
+        self.rows, self.bytes = self._db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM outbox"
+        ).fetchone()
+        if self.rows:
+            log.info("outbox %s: %d results from earlier wait for the broker", path, self.rows)
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            return self._connect()
+        except sqlite3.DatabaseError as exc:
+            if not self.path.exists() or isinstance(exc, sqlite3.OperationalError):
+                raise ResourceError(f"outbox {self.path}: cannot open: {exc}") from exc
+            # Not a database (a truncated copy, a stray file): keep it for inspection and
+            # start a new one rather than refusing to run.
+            aside = self.path.with_name(f"{self.path.name}.unreadable-{int(time.time())}")
+            self.path.rename(aside)
+            log.warning("outbox %s: unreadable (%s); moved aside to %s", self.path, exc, aside)
+            return self._connect()
+        except OSError as exc:
+            raise ResourceError(f"outbox {self.path}: cannot open: {exc.strerror}") from exc
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute(_SCHEMA)
+        return db
+
+    def put(self, topic: str, payload: bytes, qos: int) -> None:
+        """Append one message; drop the oldest ones if the file would exceed its cap."""
+        self._db.execute(
+            "INSERT INTO outbox (topic, payload, qos, size) VALUES (?, ?, ?, ?)",
+            (topic, payload, qos, len(payload)),
+        )
+        self.rows += 1
+        self.bytes += len(payload)
+        while self.bytes > self.max_bytes and self.rows > 1:
+            self._drop_oldest(max(1, self.rows // 100))
+
+    def _drop_oldest(self, count: int) -> None:
+        sizes = self._db.execute(
+            "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox ORDER BY id LIMIT ?)"
+            " RETURNING size",
+            (count,),
+        ).fetchall()
+        self._forget(sizes)
+        self.dropped += len(sizes)
+
+    def unsent(self, limit: int) -> list[tuple[int, str, bytes, int]]:
+        """Up to ``limit`` rows not yet handed to the broker by this process, oldest first."""
+        rows = self._db.execute(
+            "SELECT id, topic, payload, qos FROM outbox WHERE id > ? ORDER BY id LIMIT ?",
+            (self._sent_up_to, limit),
+        ).fetchall()
+        if rows:
+            self._sent_up_to = rows[-1][0]
+        return rows
+
+    def remove(self, row_ids: list[int]) -> None:
+        """Forget rows the broker has acknowledged (ids already gone are ignored)."""
+        for start in range(0, len(row_ids), 500):
+            chunk = row_ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            sizes = self._db.execute(
+                f"DELETE FROM outbox WHERE id IN ({marks}) RETURNING size", chunk
+            ).fetchall()
+            self._forget(sizes)
+
+    def _forget(self, sizes: list[tuple[int]]) -> None:
+        self.rows -= len(sizes)
+        self.bytes -= sum(size for (size,) in sizes)
+
+    def close(self) -> None:
+        """Close the file; safe twice."""
+        if self._db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.close()
+            self._db = None
