@@ -173,6 +173,9 @@ class SupervisorConfig(_Frozen):
     #: First retry delay; doubled after each failure, up to ``source_backoff_max_s``.
     source_backoff_s: float = Field(1.0, ge=0.1, le=60)
     source_backoff_max_s: float = Field(30.0, ge=0.1, le=3600)
+    #: No frame classified for this long (capture retries aside) means stalled: the
+    #: systemd watchdog stops being fed.  Keep it above the source's frame interval.
+    progress_timeout_s: float = Field(30.0, ge=1, le=86400)
 
 
 class LoggingConfig(_Frozen):

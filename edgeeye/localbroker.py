@@ -5,6 +5,8 @@ Not part of the appliance's run path: on a Pi the broker is the user's own.
 
 from __future__ import annotations
 
+import os
+import pwd
 import shutil
 import socket
 import subprocess
@@ -25,6 +27,18 @@ def find_mosquitto() -> str | None:
     return None
 
 
+def _let_mosquitto_write(folder: Path) -> None:
+    """Started as root, mosquitto drops to its own user; its persistence file must still
+    be writable, or sessions silently vanish at a restart."""
+    if os.geteuid() != 0:
+        return
+    try:
+        account = pwd.getpwnam("mosquitto")
+    except KeyError:
+        return
+    os.chown(folder, account.pw_uid, account.pw_gid)
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -42,6 +56,7 @@ class LocalBroker:
         self.port = port or free_port()
         self.host = "127.0.0.1"
         self._dir = Path(tempfile.mkdtemp(prefix="edgeeye-broker-"))
+        _let_mosquitto_write(self._dir)
         self._process: subprocess.Popen[bytes] | None = None
         self._persistent = persistent
         self.log_path = self._dir / "mosquitto.log"

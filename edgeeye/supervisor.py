@@ -20,8 +20,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from edgeeye.capture import EXIT_SOURCE_FAILED, CaptureSpec, make_source, run_capture
+from edgeeye.children import Child, exit_description, stop_process
 from edgeeye.config import AppConfig, ImagesSourceConfig
 from edgeeye.errors import ChildProcessFailed, EdgeeyeError, ModelError, SourceError
+from edgeeye.liveness import Liveness, Notifier
 from edgeeye.model import ModelSpec
 from edgeeye.publisher import Publisher
 from edgeeye.restarts import Backoff, RestartWindow
@@ -33,12 +35,6 @@ log = logging.getLogger(__name__)
 #: Budget for a graceful stop; systemd's TimeoutStopSec is set above it.
 STOP_TIMEOUT_S = 10.0
 READY_TIMEOUT_S = 60.0
-
-
-@dataclass
-class _Child:
-    process: Any
-    connection: Any  # our end of its results (worker) or errors (capture) pipe
 
 
 @dataclass
@@ -64,8 +60,8 @@ class Supervisor:
         self._ring: FrameRing | None = None
         self._publisher: Publisher | None = None
         self._log_queue: Any = None
-        self._workers: dict[int, _Child] = {}
-        self._capture: _Child | None = None
+        self._workers: dict[int, Child] = {}
+        self._capture: Child | None = None
         self._failure: EdgeeyeError | None = None
         self._last_counts: dict[str, Any] = {}
         policy = config.supervisor
@@ -79,6 +75,7 @@ class Supervisor:
         self._hung: dict[int, str] = {}  # worker id -> why we killed it
         #: Why the appliance gave up, for the last stats message; None while it runs.
         self._fault: str | None = None
+        self._liveness = Liveness(Notifier(), policy.progress_timeout_s)
 
     # -- signals -----------------------------------------------------------------------
 
@@ -133,9 +130,12 @@ class Supervisor:
                 self.model.name,
                 self.config.source.type,
             )
+            self._liveness.ready(self._status())
             reason = self._loop(publisher)
         finally:
+            self._liveness.stopping(f"stopping: {reason}")
             self._shutdown(publisher)
+            self._liveness.notifier.close()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             listener.stop()
@@ -169,7 +169,7 @@ class Supervisor:
         process.start()
         writer.close()  # the worker holds the only write end: its exit ends our reads
         self._publisher.add_worker(worker_id, reader)
-        self._workers[worker_id] = _Child(process, reader)
+        self._workers[worker_id] = Child(process, reader)
 
     def _start_capture(self) -> None:
         reader, writer = self._ctx.Pipe(duplex=False)
@@ -188,7 +188,7 @@ class Supervisor:
         process = self._ctx.Process(target=run_capture, args=(spec,), name="edgeeye.capture")
         process.start()
         writer.close()
-        self._capture = _Child(process, reader)
+        self._capture = Child(process, reader)
 
     def _wait_ready(self, publisher: Publisher) -> None:
         """Start capture only once every worker has its model loaded (or report why not)."""
@@ -224,6 +224,8 @@ class Supervisor:
             ended = self._check_capture() or self._check_workers()
             if ended is not None:
                 return ended
+            classified = int(self._ring.worker_frames.sum())
+            self._liveness.update(classified, self._capture is None, self._status())
             if self.duration is not None and time.monotonic() - started >= self.duration:
                 return "duration"
 
@@ -250,7 +252,7 @@ class Supervisor:
         line = self._capture.connection.recv() if self._capture.connection.poll() else None
         self._capture.connection.close()
         self._capture = None
-        cause = line or f"capture process {_exit_description(capture.exitcode)}"
+        cause = line or f"capture process {exit_description(capture.exitcode)}"
         delay = self._capture_backoff.failed()
         if delay is None:
             self._fault = f"{cause} ({self._capture_backoff.failures} failures in a row)"
@@ -277,7 +279,7 @@ class Supervisor:
             if self._failure is not None:
                 return "failure"  # the model itself fails: a new worker would fail too
             hung = self._hung.pop(worker_id, None)
-            cause = hung or _exit_description(child.process.exitcode)
+            cause = hung or exit_description(child.process.exitcode)
             recovered = self._ring.reclaim_worker(worker_id)
             if not self._worker_restarts.allow():
                 window = self._worker_restarts
@@ -308,7 +310,12 @@ class Supervisor:
                 )
                 child.process.kill()
 
-    def _children(self) -> list[_Child]:
+    def _status(self) -> str:
+        if self._capture is None:
+            return f"waiting to restart capture ({self._capture_backoff.failures} failures)"
+        return f"classifying with {len(self._workers)} workers"
+
+    def _children(self) -> list[Child]:
         children = list(self._workers.values())
         if self._capture is not None:
             children.append(self._capture)
@@ -329,6 +336,7 @@ class Supervisor:
             "ring_slots": ring.handle.slot_count,
             "ring_slots_free": ring.free_slot_count(),
             "restarts": dict(sorted(self._restarts.items())),
+            "healthy": self._liveness.healthy,
             "fault": self._fault,
         }
         self._last_counts = counts
@@ -348,11 +356,11 @@ class Supervisor:
         backstop.start()
         self._stop_capture.set()
         if self._capture is not None:
-            _stop_process(self._capture.process, min(2.0, deadline - time.monotonic()))
+            stop_process(self._capture.process, min(2.0, deadline - time.monotonic()))
         self._stop_workers.set()
         worker_deadline = deadline - 3.0
         for worker_id, child in self._workers.items():
-            _stop_process(child.process, worker_deadline - time.monotonic())
+            stop_process(child.process, worker_deadline - time.monotonic())
             if self._ring is not None:
                 self._ring.reclaim_worker(worker_id)
         if publisher is not None:
@@ -371,25 +379,6 @@ class Supervisor:
         if self._ring is not None:
             self._ring.close()
         os._exit(1)
-
-
-def _stop_process(process: Any, timeout: float) -> None:
-    """Join for ``timeout`` seconds, then kill: shutdown never waits without a limit."""
-    if process.pid is None:
-        return
-    process.join(max(0.0, timeout))
-    if process.is_alive():
-        log.warning("%s did not stop in time; killing it", process.name)
-        process.kill()
-        process.join(2.0)
-
-
-def _exit_description(exitcode: int | None) -> str:
-    if exitcode is None:
-        return "is still running"
-    if exitcode < 0:
-        return f"was killed by {signal.Signals(-exitcode).name}"
-    return f"exited with status {exitcode}"
 
 
 def _source_names(config: AppConfig) -> tuple[str, ...]:
