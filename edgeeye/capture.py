@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from edgeeye.config import (
+    AppConfig,
     ImagesSourceConfig,
     Picamera2SourceConfig,
     SourceConfig,
@@ -124,3 +126,15 @@ def _capture_loop(ring: FrameRing, source: FrameSource, spec: CaptureSpec) -> No
             )
         )
         sequence += 1
+
+
+def source_names(config: AppConfig) -> tuple[str, ...]:
+    """Names for result tags: the images source's file names, else none."""
+    if isinstance(config.source, ImagesSourceConfig):
+        from edgeeye.sources import ImagesSettings, ImagesSource
+
+        source = ImagesSource(
+            ImagesSettings(config.source.path, config.source.loop, config.source.fps)
+        )
+        return tuple(os.path.basename(p) for p in map(str, source.files()))
+    return ()

@@ -11,6 +11,7 @@ from pathlib import Path
 from edgeeye import __version__
 from edgeeye.config import AppConfig, dump_config, load_config
 from edgeeye.errors import (
+    BrokerRefused,
     ChildProcessFailed,
     ConfigError,
     DownloadError,
@@ -27,6 +28,7 @@ EXIT_CODES: dict[type[EdgeeyeError], int] = {
     SourceError: 4,
     ResourceError: 5,
     DownloadError: 6,
+    BrokerRefused: 7,
     ChildProcessFailed: 1,
 }
 

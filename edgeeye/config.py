@@ -14,7 +14,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from edgeeye.errors import ConfigError
 
@@ -127,6 +135,14 @@ class RingConfig(_Frozen):
     slots: Annotated[int | Literal["auto"], BeforeValidator(_count_or_auto(2, 256))] = "auto"
 
 
+class MqttTlsConfig(_Frozen):
+    """TLS to the broker: the CA that signed its certificate, and ours if it asks for one."""
+
+    ca_file: Path
+    cert_file: Path | None = None
+    key_file: Path | None = None
+
+
 class MqttConfig(_Frozen):
     host: str = Field("127.0.0.1", min_length=1)
     port: int = Field(1883, ge=1, le=65535)
@@ -136,6 +152,28 @@ class MqttConfig(_Frozen):
     keepalive: int = Field(30, ge=5, le=3600)
     #: Reconnect attempts start 0.5-1.5 s after a loss and double up to this.
     reconnect_max_s: float = Field(30.0, ge=1, le=3600)
+    username: str | None = Field(None, min_length=1, max_length=256)
+    #: A file holding the password (first line); never the password itself in the YAML.
+    password_file: Path | None = None
+    #: Or the name of a systemd credential (LoadCredential=NAME:...), read from
+    #: $CREDENTIALS_DIRECTORY/NAME.
+    password_credential: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    tls: MqttTlsConfig | None = None
+
+    @model_validator(mode="after")
+    def _one_password_source(self) -> MqttConfig:
+        if self.password_file is not None and self.password_credential is not None:
+            raise ValueError("set password_file or password_credential, not both")
+        if (self.password_file or self.password_credential) and not self.username:
+            raise ValueError("a password needs a username")
+        return self
+
+    def password_path(self) -> Path | None:
+        """Where the password is read from, if one is configured."""
+        if self.password_credential is not None:
+            return Path(os.environ.get("CREDENTIALS_DIRECTORY", "")) / self.password_credential
+        return self.password_file
+
     stats_interval: float = Field(10.0, ge=0.5, le=3600)
 
     @field_validator("topic_prefix")
@@ -312,6 +350,8 @@ def _describe(
         return f"{where}: {tag!r} is not allowed: must be one of {_source_types()}"
     if error["type"] == "missing":
         return f"{where}: required key is missing"
+    if isinstance(error["input"], dict):  # a rule across keys: the keys say it, not the dict
+        return f"{where}: {message}"
     return f"{where}: {error['input']!r} is not allowed: {message}"
 
 

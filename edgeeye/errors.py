@@ -30,5 +30,9 @@ class ChildProcessFailed(EdgeeyeError):
     """A capture or inference process died and the appliance had to stop."""
 
 
+class BrokerRefused(EdgeeyeError):
+    """The MQTT broker refused us for good: bad credentials, not authorised."""
+
+
 class DownloadError(EdgeeyeError):
     """A model download failed or its checksum did not match the manifest."""

@@ -52,19 +52,31 @@ class LocalBroker:
     ``persistent`` the broker keeps sessions and queued QoS 1 messages across restarts.
     """
 
-    def __init__(self, port: int | None = None, persistent: bool = False) -> None:
+    def __init__(
+        self,
+        port: int | None = None,
+        persistent: bool = False,
+        listener_options: tuple[str, ...] = (),
+    ) -> None:
+        """``listener_options`` are mosquitto.conf lines for the listener (TLS files,
+        ``password_file``, ``allow_anonymous false``); files they name belong in ``dir``."""
         self.port = port or free_port()
         self.host = "127.0.0.1"
+        self._listener_options = listener_options
         self._dir = Path(tempfile.mkdtemp(prefix="edgeeye-broker-"))
+        self.dir = self._dir
         _let_mosquitto_write(self._dir)
         self._process: subprocess.Popen[bytes] | None = None
         self._persistent = persistent
         self.log_path = self._dir / "mosquitto.log"
 
     def _write_config(self) -> Path:
+        options = list(self._listener_options)
+        if not any(line.startswith("allow_anonymous") for line in options):
+            options.append("allow_anonymous true")
         lines = [
             f"listener {self.port} 127.0.0.1",
-            "allow_anonymous true",
+            *options,
             f"persistence {'true' if self._persistent else 'false'}",
             f"persistence_location {self._dir}/",
             "log_dest stderr",

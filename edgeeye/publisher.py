@@ -13,8 +13,10 @@ join its tail until it is empty, so the broker sees them in the order they were 
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import random
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -23,7 +25,8 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
-from edgeeye.config import AppConfig
+from edgeeye.config import AppConfig, MqttConfig, MqttTlsConfig
+from edgeeye.errors import ConfigError
 from edgeeye.outbox import Outbox
 from edgeeye.payloads import (
     STATUS_OFFLINE,
@@ -41,6 +44,9 @@ MAX_QUEUED_MESSAGES = 10_000
 #: Messages handed to paho and not yet acknowledged; beyond it results go to the outbox,
 #: so at most this many live only in memory if the broker stalls and we are then killed.
 MAX_UNACKED = 200
+
+#: CONNACK reasons no retry can fix (MQTT 5 codes; paho maps 3.1.1's 4 and 5 to them).
+_REFUSED_FOR_GOOD = {134, 135}  # bad user name or password, not authorized
 
 # What an acknowledged message id stood for.
 _OTHER, _RESULT, _OUTBOX_ROW = "other", "result", "row"
@@ -81,6 +87,7 @@ class Publisher:
         self._early_acks: set[int] = set()
         self._acked_rows: list[int] = []
         self._broker_unreachable_logged = False
+        self._connected_once = False  # since the last loss: a disconnect before it is a refusal
         self.results_received = 0
         self.results_published = 0
         self.results_not_queued = 0
@@ -96,6 +103,11 @@ class Publisher:
             protocol=mqtt.MQTTv311,
         )
         client.will_set(self._config.topic("status"), STATUS_OFFLINE, qos=1, retain=True)
+        settings = self._config.mqtt
+        if settings.username:
+            client.username_pw_set(settings.username, _read_password(settings))
+        if settings.tls is not None:
+            _set_tls(client, settings.tls)
         self._set_reconnect_delay(client)
         client.max_queued_messages_set(MAX_QUEUED_MESSAGES)
         client.on_connect = self._on_connect
@@ -106,10 +118,16 @@ class Publisher:
 
     def _on_connect(self, client: mqtt.Client, _userdata, _flags, reason_code, _props) -> None:
         if reason_code.is_failure:
-            log.error("broker %s refused the connection: %s", self._broker, reason_code)
+            line = f"broker {self._broker} refused the connection: {reason_code}"
+            if reason_code.value in _REFUSED_FOR_GOOD:
+                # Retrying cannot fix credentials: stop, and let the supervisor say why.
+                self.events.put(("refused", f"{line} (check mqtt.username and the password)"))
+            else:
+                log.error("%s; retrying", line)
             return
         log.info("connected to broker %s", self._broker)
         self._broker_unreachable_logged = False
+        self._connected_once = True
         info = client.publish(self._config.topic("status"), STATUS_ONLINE, qos=1, retain=True)
         self._track(info, (_OTHER, 0))
 
@@ -120,9 +138,22 @@ class Publisher:
             log.warning("cannot reach broker %s; retrying in the background", self._broker)
 
     def _on_disconnect(self, client, _userdata, _flags, reason_code, _props) -> None:
-        if not self._draining.is_set():
+        if self._draining.is_set():
+            return
+        if self._connected_once:
+            self._connected_once = False
             log.warning("lost the broker %s (%s); reconnecting", self._broker, reason_code)
             self._set_reconnect_delay(client)
+        elif not self._broker_unreachable_logged:
+            # The TCP connection worked but the broker hung up before answering: most often
+            # a TLS port spoken to in plain MQTT.  Once per outage, not at every retry.
+            self._broker_unreachable_logged = True
+            log.warning(
+                "broker %s closed the connection before accepting it (%s): is it a TLS port"
+                " (see mqtt.tls)? retrying in the background",
+                self._broker,
+                reason_code,
+            )
 
     def _set_reconnect_delay(self, client: mqtt.Client) -> None:
         # paho doubles the delay per failed attempt; a random start per outage keeps a fleet
@@ -294,3 +325,33 @@ class Publisher:
         # Retained: whoever subscribes later still learns the last state, and why it stopped.
         info = self._client.publish(self._config.topic("stats"), payload, qos=1, retain=True)
         self._track(info, (_OTHER, 0))
+
+
+def _read_password(settings: MqttConfig) -> str:
+    """The password's first line; errors name the file, never its content."""
+    path = settings.password_path()
+    if path is None:
+        return ""
+    key = "mqtt.password_credential" if settings.password_credential else "mqtt.password_file"
+    try:
+        return path.read_text(encoding="utf-8").splitlines()[0] if path.stat().st_size else ""
+    except OSError as exc:
+        raise ConfigError(f"{key}: {path}: cannot read: {exc.strerror}") from None
+
+
+def _set_tls(client: mqtt.Client, tls: MqttTlsConfig) -> None:
+    for key, path in (
+        ("ca_file", tls.ca_file),
+        ("cert_file", tls.cert_file),
+        ("key_file", tls.key_file),
+    ):
+        if path is not None and not os.access(path, os.R_OK):
+            raise ConfigError(f"mqtt.tls.{key}: {path}: cannot read")
+    try:
+        client.tls_set(
+            ca_certs=str(tls.ca_file),
+            certfile=str(tls.cert_file) if tls.cert_file else None,
+            keyfile=str(tls.key_file) if tls.key_file else None,
+        )
+    except (ssl.SSLError, ValueError) as exc:
+        raise ConfigError(f"mqtt.tls: {tls.ca_file}: cannot use: {exc}") from None

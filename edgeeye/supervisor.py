@@ -19,10 +19,22 @@ from collections import Counter as Tally
 from dataclasses import dataclass, field
 from typing import Any
 
-from edgeeye.capture import EXIT_SOURCE_FAILED, CaptureSpec, make_source, run_capture
+from edgeeye.capture import (
+    EXIT_SOURCE_FAILED,
+    CaptureSpec,
+    make_source,
+    run_capture,
+    source_names,
+)
 from edgeeye.children import Child, exit_description, stop_process
-from edgeeye.config import AppConfig, ImagesSourceConfig
-from edgeeye.errors import ChildProcessFailed, EdgeeyeError, ModelError, SourceError
+from edgeeye.config import AppConfig
+from edgeeye.errors import (
+    BrokerRefused,
+    ChildProcessFailed,
+    EdgeeyeError,
+    ModelError,
+    SourceError,
+)
 from edgeeye.liveness import Liveness, Notifier
 from edgeeye.model import ModelSpec
 from edgeeye.publisher import Publisher
@@ -115,7 +127,7 @@ class Supervisor:
                 self._ctx, self.config.slot_count, source.max_frame_bytes()
             )
             publisher = Publisher(
-                self.config, self.model.name, self._counts, _source_names(self.config)
+                self.config, self.model.name, self._counts, source_names(self.config)
             )
             publisher.start()
             self._publisher = publisher
@@ -343,9 +355,14 @@ class Supervisor:
         return dict(counts)
 
     def _handle_event(self, event: tuple[Any, ...]) -> None:
-        if event[0] == "error" and self._failure is None:
+        if self._failure is not None:
+            return
+        if event[0] == "error":
             self._failure = ModelError(event[2])
             log.error("worker %s: %s", event[1], event[2])
+        elif event[0] == "refused":
+            self._fault = event[1]
+            self._failure = BrokerRefused(event[1])
 
     def _shutdown(self, publisher: Publisher | None) -> None:
         """Stop capture, let in-flight frames finish, flush, publish offline; all timed."""
@@ -379,14 +396,3 @@ class Supervisor:
         if self._ring is not None:
             self._ring.close()
         os._exit(1)
-
-
-def _source_names(config: AppConfig) -> tuple[str, ...]:
-    if isinstance(config.source, ImagesSourceConfig):
-        from edgeeye.sources import ImagesSettings, ImagesSource
-
-        source = ImagesSource(
-            ImagesSettings(config.source.path, config.source.loop, config.source.fps)
-        )
-        return tuple(os.path.basename(p) for p in map(str, source.files()))
-    return ()

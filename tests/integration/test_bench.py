@@ -12,7 +12,8 @@ import sys
 
 import pytest
 
-pytestmark = pytest.mark.slow
+# The quick bench takes 2-3 minutes alone; allow for a slow or busy machine.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 
 def test_quick_bench_reports_every_section(tmp_path, test_data):

@@ -10,6 +10,7 @@ import pytest
 from edgeeye import __version__
 from edgeeye.cli import exit_code_for, main
 from edgeeye.errors import (
+    BrokerRefused,
     ChildProcessFailed,
     ConfigError,
     DownloadError,
@@ -28,6 +29,7 @@ from edgeeye.errors import (
         (SourceError("x"), 4),
         (ResourceError("x"), 5),
         (DownloadError("x"), 6),
+        (BrokerRefused("x"), 7),
         (ChildProcessFailed("x"), 1),
         (EdgeeyeError("x"), 1),
     ],

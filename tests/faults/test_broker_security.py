@@ -1,0 +1,210 @@
+"""Credentials and TLS against a real mosquitto that demands them.
+
+The broker's password file comes from ``mosquitto_passwd`` and its certificates from
+``openssl``, made by the test; nothing is mocked.  The password never appears in what
+the appliance prints.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from edgeeye.localbroker import LocalBroker, find_mosquitto
+from tests.conftest import session_members, shm_segments, write_config
+
+PASSWORD = "s3cret-Pa55-not-in-logs"
+
+
+def _broker_or_skip(*options: str) -> LocalBroker:
+    if find_mosquitto() is None:
+        pytest.skip("mosquitto is not installed (apt-get install mosquitto)")
+    return LocalBroker(listener_options=options)
+
+
+@pytest.fixture
+def password_broker():
+    if shutil.which("mosquitto_passwd") is None:
+        pytest.skip("mosquitto_passwd is not installed (apt-get install mosquitto)")
+    broker = _broker_or_skip()
+    passwords = broker.dir / "passwords"
+    subprocess.run(["mosquitto_passwd", "-b", "-c", str(passwords), "cam", PASSWORD], check=True)
+    os.chmod(passwords, 0o644)
+    broker._listener_options = ("allow_anonymous false", f"password_file {passwords}")
+    with broker:
+        yield broker
+
+
+def _make_certificates(folder: Path) -> dict[str, Path]:
+    """A CA and a server certificate for 127.0.0.1, signed by it."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    files = {name: folder / f"{name}.pem" for name in ("ca", "ca-key", "server", "server-key")}
+    csr, extensions = folder / "server.csr", folder / "san.cnf"
+    extensions.write_text("subjectAltName=IP:127.0.0.1\n")
+    ca, ca_key, server, server_key = (
+        files["ca"],
+        files["ca-key"],
+        files["server"],
+        files["server-key"],
+    )
+    commands = [
+        f"req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=test-ca -keyout {ca_key} -out {ca}",
+        f"req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout {server_key} -out {csr}",
+        f"x509 -req -in {csr} -CA {ca} -CAkey {ca_key} -CAcreateserial -days 2"
+        f" -extfile {extensions} -out {server}",
+    ]
+    for command in commands:
+        subprocess.run(["openssl", *command.split()], check=True, capture_output=True)
+    for path in files.values():
+        os.chmod(path, 0o644)  # mosquitto reads them after dropping to its own user
+    return files
+
+
+def _config(tmp_path: Path, broker: LocalBroker, test_data: Path, mqtt: str) -> Path:
+    return write_config(
+        tmp_path / "edgeeye.yaml",
+        f"""
+device_id: cam1
+source: {{type: synthetic, fps: 20}}
+model:
+  path: {test_data}/models/mobilenet_v1_0.25_128_quant.tflite
+  labels: {test_data}/models/imagenet_labels.txt
+workers: 1
+mqtt: {{host: 127.0.0.1, port: {broker.port}, {mqtt}}}
+""",
+    )
+
+
+def _results_with(broker: LocalBroker, subscriber_args: list[str], count: int) -> list[dict]:
+    """What ``mosquitto_sub`` (the broker's own client) receives with these options."""
+    if shutil.which("mosquitto_sub") is None:
+        pytest.skip("mosquitto_sub is not installed (apt-get install mosquitto-clients)")
+    command = ["mosquitto_sub", "-h", "127.0.0.1", "-p", str(broker.port)]
+    command += ["-t", "edgeeye/cam1/result", "-C", str(count), "-W", "30", *subscriber_args]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    return [json.loads(line) for line in done.stdout.splitlines()]
+
+
+def test_username_and_password_file_are_accepted_and_the_password_never_printed(
+    tmp_path, password_broker, test_data, appliance_factory
+):
+    (tmp_path / "password").write_text(PASSWORD + "\n")
+    config = _config(
+        tmp_path,
+        password_broker,
+        test_data,
+        f"username: cam, password_file: {tmp_path / 'password'}",
+    )
+    appliance = appliance_factory(config, "--duration", "8")
+    results = _results_with(password_broker, ["-u", "cam", "-P", PASSWORD], 5)
+    assert len(results) == 5 and all(r["device"] == "cam1" for r in results)
+    assert appliance.wait(30) == 0, appliance.stderr
+    assert PASSWORD not in appliance.stderr
+    checked = subprocess.run(
+        [*_edgeeye(), "check-config", str(config)], capture_output=True, text=True, check=False
+    )
+    assert checked.returncode == 0 and "password_file" in checked.stdout
+    assert PASSWORD not in checked.stdout + checked.stderr
+
+
+def test_a_systemd_credential_supplies_the_password(
+    tmp_path, password_broker, test_data, appliance_factory
+):
+    credentials = tmp_path / "credentials"
+    credentials.mkdir()
+    (credentials / "mqtt-password").write_text(PASSWORD)
+    config = _config(
+        tmp_path, password_broker, test_data, "username: cam, password_credential: mqtt-password"
+    )
+    appliance = appliance_factory(
+        config, "--duration", "6", env={"CREDENTIALS_DIRECTORY": str(credentials)}
+    )
+    assert len(_results_with(password_broker, ["-u", "cam", "-P", PASSWORD], 3)) == 3
+    assert appliance.wait(30) == 0, appliance.stderr
+
+
+def test_a_wrong_password_exits_7_naming_the_broker_and_leaves_nothing(
+    tmp_path, password_broker, test_data, appliance_factory
+):
+    (tmp_path / "password").write_text("wrong\n")
+    config = _config(
+        tmp_path, password_broker, test_data, f"username: cam, password_file: {tmp_path}/password"
+    )
+    appliance = appliance_factory(config)
+    assert appliance.wait(60) == 7, appliance.stderr
+    last_line = appliance.stderr.strip().splitlines()[-1]
+    assert last_line == (
+        f"edgeeye: error: broker 127.0.0.1:{password_broker.port} refused the connection:"
+        " Not authorized (check mqtt.username and the password)"
+    )
+    assert not session_members(appliance.process.pid)
+    assert not [s for s in shm_segments() if s.startswith(f"edgeeye_{appliance.process.pid}_")]
+
+
+def test_an_unreadable_password_file_exits_2_naming_it(
+    tmp_path, broker, test_data, appliance_factory
+):
+    config = _config(
+        tmp_path, broker, test_data, f"username: cam, password_file: {tmp_path}/missing"
+    )
+    appliance = appliance_factory(config)
+    assert appliance.wait(60) == 2
+    assert appliance.stderr.strip().splitlines()[-1] == (
+        f"edgeeye: error: mqtt.password_file: {tmp_path}/missing: cannot read:"
+        " No such file or directory"
+    )
+
+
+def test_tls_with_our_ca_delivers_results(tmp_path, test_data, appliance_factory):
+    broker = _broker_or_skip()
+    files = _make_certificates(broker.dir)
+    broker._listener_options = (
+        f"cafile {files['ca']}",
+        f"certfile {files['server']}",
+        f"keyfile {files['server-key']}",
+    )
+    with broker:
+        config = _config(tmp_path, broker, test_data, f"tls: {{ca_file: {files['ca']}}}")
+        appliance = appliance_factory(config, "--duration", "6")
+        results = _results_with(broker, ["--cafile", str(files["ca"])], 3)
+        assert len(results) == 3
+        assert appliance.wait(30) == 0, appliance.stderr
+
+
+def test_plain_mqtt_to_a_tls_port_says_so_once_and_keeps_results(
+    tmp_path, test_data, appliance_factory
+):
+    broker = _broker_or_skip()
+    files = _make_certificates(broker.dir)
+    broker._listener_options = (f"certfile {files['server']}", f"keyfile {files['server-key']}")
+    with broker:
+        config = _config(tmp_path, broker, test_data, "reconnect_max_s: 1")
+        appliance = appliance_factory(config, "--duration", "8")
+        assert appliance.wait(30) == 0, appliance.stderr
+    hint = f"broker 127.0.0.1:{broker.port} closed the connection before accepting it"
+    assert appliance.stderr.count(hint) == 1, appliance.stderr
+    assert "is it a TLS port (see mqtt.tls)?" in appliance.stderr
+    outbox = tmp_path / "state" / "edgeeye" / "outbox-cam1.sqlite3"
+    assert outbox.stat().st_size > 0  # the results wait for a broker that can take them
+
+
+def test_a_missing_ca_file_exits_2_naming_the_key(tmp_path, broker, test_data, appliance_factory):
+    config = _config(tmp_path, broker, test_data, f"tls: {{ca_file: {tmp_path}/nope.pem}}")
+    appliance = appliance_factory(config)
+    assert appliance.wait(60) == 2
+    assert appliance.stderr.strip().splitlines()[-1] == (
+        f"edgeeye: error: mqtt.tls.ca_file: {tmp_path}/nope.pem: cannot read"
+    )
+
+
+def _edgeeye() -> list[str]:
+    import sys
+
+    return [sys.executable, "-m", "edgeeye"]
