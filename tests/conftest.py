@@ -111,6 +111,35 @@ def write_config(path: Path, text: str) -> Path:
     return path
 
 
+def small_model_config(
+    folder: Path,
+    port: int,
+    test_data: Path,
+    *,
+    source: str = "{type: synthetic, fps: 30}",
+    workers: int = 2,
+    mqtt: str = "",
+    supervisor: str = "",
+) -> Path:
+    """``folder/edgeeye.yaml`` for device cam1 on the small model (1 ms a frame), so fault
+    tests spend their time on the fault.  ``mqtt`` and ``supervisor`` are flow-mapping
+    entries ("stats_interval: 1, qos: 1") added to those sections."""
+    mqtt_entries = f"host: 127.0.0.1, port: {port}" + (f", {mqtt}" if mqtt else "")
+    return write_config(
+        folder / "edgeeye.yaml",
+        f"""
+device_id: cam1
+source: {source}
+model:
+  path: {test_data}/models/mobilenet_v1_0.25_128_quant.tflite
+  labels: {test_data}/models/imagenet_labels.txt
+workers: {workers}
+mqtt: {{{mqtt_entries}}}
+supervisor: {{{supervisor}}}
+""",
+    )
+
+
 class Appliance:
     """``edgeeye run`` as a real child process of the test."""
 

@@ -19,7 +19,7 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from edgeeye.localbroker import LocalBroker, find_mosquitto
-from tests.conftest import session_members, write_config
+from tests.conftest import session_members, small_model_config
 
 OUTAGE_S = 30
 FPS = 20
@@ -90,17 +90,12 @@ def watcher(persistent_broker):
 
 
 def _config(tmp_path: Path, broker: LocalBroker, test_data: Path) -> Path:
-    return write_config(
-        tmp_path / "edgeeye.yaml",
-        f"""
-device_id: cam1
-source: {{type: synthetic, fps: {FPS}}}
-model:
-  path: {test_data}/models/mobilenet_v1_0.25_128_quant.tflite
-  labels: {test_data}/models/imagenet_labels.txt
-workers: 2
-mqtt: {{host: 127.0.0.1, port: {broker.port}, stats_interval: 1, reconnect_max_s: 2}}
-""",
+    return small_model_config(
+        tmp_path,
+        broker.port,
+        test_data,
+        source=f"{{type: synthetic, fps: {FPS}}}",
+        mqtt="stats_interval: 1, reconnect_max_s: 2",
     )
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from edgeeye.localbroker import LocalBroker, find_mosquitto
-from tests.conftest import session_members, shm_segments, write_config
+from tests.conftest import session_members, shm_segments, small_model_config
 
 PASSWORD = "s3cret-Pa55-not-in-logs"
 
@@ -67,18 +67,8 @@ def _make_certificates(folder: Path) -> dict[str, Path]:
 
 
 def _config(tmp_path: Path, broker: LocalBroker, test_data: Path, mqtt: str) -> Path:
-    return write_config(
-        tmp_path / "edgeeye.yaml",
-        f"""
-device_id: cam1
-source: {{type: synthetic, fps: 20}}
-model:
-  path: {test_data}/models/mobilenet_v1_0.25_128_quant.tflite
-  labels: {test_data}/models/imagenet_labels.txt
-workers: 1
-mqtt: {{host: 127.0.0.1, port: {broker.port}, {mqtt}}}
-""",
-    )
+    source = "{type: synthetic, fps: 20}"
+    return small_model_config(tmp_path, broker.port, test_data, source=source, workers=1, mqtt=mqtt)
 
 
 def _results_with(broker: LocalBroker, subscriber_args: list[str], count: int) -> list[dict]:

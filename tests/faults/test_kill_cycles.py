@@ -12,7 +12,7 @@ import signal
 import socket
 import time
 
-from tests.conftest import session_members, shm_segments, write_config
+from tests.conftest import session_members, shm_segments, small_model_config
 
 CYCLES = 100
 
@@ -20,18 +20,7 @@ CYCLES = 100
 def test_a_hundred_start_and_sigkill_cycles_leave_no_process_and_no_segment(
     tmp_path, broker, test_data, appliance_factory
 ):
-    config = write_config(
-        tmp_path / "edgeeye.yaml",
-        f"""
-device_id: cam1
-source: {{type: synthetic, fps: 30}}
-model:
-  path: {test_data}/models/mobilenet_v1_0.25_128_quant.tflite
-  labels: {test_data}/models/imagenet_labels.txt
-workers: 2
-mqtt: {{host: 127.0.0.1, port: {broker.port}}}
-""",
-    )
+    config = small_model_config(tmp_path, broker.port, test_data)
     notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     notify.bind(str(tmp_path / "notify"))
     notify.settimeout(30)

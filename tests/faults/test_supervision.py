@@ -14,25 +14,10 @@ import signal
 import time
 from pathlib import Path
 
-from tests.conftest import session_members, shm_segments, write_config
+from tests.conftest import session_members, shm_segments, small_model_config
 
 FAKES = str(Path(__file__).resolve().parents[1] / "fakes")
-
-
-def _config(tmp_path, broker, test_data, source: str, supervisor: str = "") -> Path:
-    return write_config(
-        tmp_path / "edgeeye.yaml",
-        f"""
-device_id: cam1
-source: {source}
-model:
-  path: {test_data}/models/mobilenet_v1_0.25_128_quant.tflite
-  labels: {test_data}/models/imagenet_labels.txt
-workers: 2
-mqtt: {{host: 127.0.0.1, port: {broker.port}, stats_interval: 0.5}}
-supervisor: {{{supervisor}}}
-""",
-    )
+SYNTHETIC_60 = "{type: synthetic, fps: 60}"
 
 
 def _child_pid(appliance, name: str) -> int:
@@ -100,7 +85,7 @@ def test_each_worker_killed_in_turn_is_replaced_and_the_ring_keeps_its_slots(
     tmp_path, broker, test_data, subscriber_factory, appliance_factory
 ):
     subscriber = subscriber_factory(broker)
-    config = _config(tmp_path, broker, test_data, "{type: synthetic, fps: 60}")
+    config = small_model_config(tmp_path, broker.port, test_data, source=SYNTHETIC_60)
     appliance = appliance_factory(config)
     arrivals = Arrivals(subscriber)
     assert len(arrivals.wait_for(20, timeout=60)) == 20, "no results before the faults"
@@ -127,8 +112,8 @@ def test_a_worker_stuck_in_invoke_is_killed_and_replaced(
     tmp_path, broker, test_data, subscriber_factory, appliance_factory
 ):
     subscriber = subscriber_factory(broker)
-    config = _config(
-        tmp_path, broker, test_data, "{type: synthetic, fps: 60}", "invoke_deadline_s: 1.0"
+    config = small_model_config(
+        tmp_path, broker.port, test_data, source=SYNTHETIC_60, supervisor="invoke_deadline_s: 1.0"
     )
     # Worker 1 freezes in its first invoke; the marker file lets only the first one freeze.
     freeze = {"EDGEEYE_TEST_FREEZE": f"1:{tmp_path / 'frozen-once'}"}
@@ -148,12 +133,12 @@ def test_camera_unplugged_and_plugged_back_resumes_with_fresh_sequence_numbers(
     subscriber = subscriber_factory(broker)
     cable = tmp_path / "camera-state"
     cable.write_text("plugged")
-    config = _config(
+    config = small_model_config(
         tmp_path,
-        broker,
+        broker.port,
         test_data,
-        "{type: picamera2, fps: 30}",
-        "source_backoff_s: 0.2, source_backoff_max_s: 1.0, source_retries: 20",
+        source="{type: picamera2, fps: 30}",
+        supervisor="source_backoff_s: 0.2, source_backoff_max_s: 1.0, source_retries: 20",
     )
     env = {"PYTHONPATH": FAKES, "FAKE_PICAMERA2_STATE": str(cable)}
     appliance = appliance_factory(config, env=env)
@@ -181,12 +166,12 @@ def test_camera_that_never_comes_back_exits_4_and_the_last_stats_say_why(
     subscriber = subscriber_factory(broker)
     cable = tmp_path / "camera-state"
     cable.write_text("unplugged")
-    config = _config(
+    config = small_model_config(
         tmp_path,
-        broker,
+        broker.port,
         test_data,
-        "{type: picamera2, fps: 30}",
-        "source_backoff_s: 0.2, source_backoff_max_s: 0.4, source_retries: 3",
+        source="{type: picamera2, fps: 30}",
+        supervisor="source_backoff_s: 0.2, source_backoff_max_s: 0.4, source_retries: 3",
     )
     env = {"PYTHONPATH": FAKES, "FAKE_PICAMERA2_STATE": str(cable)}
     appliance = appliance_factory(config, env=env)

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from tests.conftest import write_config
+from tests.conftest import small_model_config
 
 
 @pytest.fixture
@@ -37,19 +37,7 @@ def _listen(sock, seconds: float) -> list[tuple[float, str]]:
 
 
 def _start(tmp_path, broker, test_data, appliance_factory, path, supervisor="", env=None):
-    config = write_config(
-        tmp_path / "edgeeye.yaml",
-        f"""
-device_id: cam1
-source: {{type: synthetic, fps: 30}}
-model:
-  path: {test_data}/models/mobilenet_v1_0.25_128_quant.tflite
-  labels: {test_data}/models/imagenet_labels.txt
-workers: 2
-mqtt: {{host: 127.0.0.1, port: {broker.port}}}
-supervisor: {{{supervisor}}}
-""",
-    )
+    config = small_model_config(tmp_path, broker.port, test_data, supervisor=supervisor)
     systemd = {"NOTIFY_SOCKET": str(path), "WATCHDOG_USEC": "1000000"}
     return appliance_factory(config, env={**systemd, **(env or {})})
 
