@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from edgeeye import __version__
-from edgeeye.config import AppConfig, dump_config, load_config
+from edgeeye.config import dump_config, load_config
 from edgeeye.errors import (
     BrokerRefused,
     ChildProcessFailed,
@@ -20,6 +20,7 @@ from edgeeye.errors import (
     ResourceError,
     SourceError,
 )
+from edgeeye.reload import prepare, resolve_model_files
 
 #: Exit statuses, documented in the README. 130 is a forced stop (second Ctrl-C).
 EXIT_CODES: dict[type[EdgeeyeError], int] = {
@@ -40,32 +41,12 @@ def exit_code_for(error: EdgeeyeError) -> int:
     return 1
 
 
-def resolve_model_files(config: AppConfig) -> tuple[Path, Path]:
-    """The model and labels files a config names, directly or through the manifest."""
-    if config.model.path is not None and config.model.labels is not None:
-        return config.model.path, config.model.labels
-    from edgeeye import zoo
-
-    name = config.model.name or ""
-    found = zoo.find_model(name)
-    if found is None:
-        where = ", ".join(str(d) for d in zoo.model_dirs())
-        raise ModelError(
-            f"model {name}: not found in {where}; run 'edgeeye model pull {name}'"
-            " or set model.path and model.labels"
-        )
-    return found
-
-
 def _run(args: argparse.Namespace) -> int:
-    from edgeeye.model import inspect_model
     from edgeeye.supervisor import Supervisor
 
-    config = load_config(args.config)
+    config, model = prepare(args.config)
     logging.getLogger().setLevel(config.logging.level)
-    model_path, labels_path = resolve_model_files(config)
-    model = inspect_model(model_path, labels_path, config.model.threads)
-    outcome = Supervisor(config, model, duration=args.duration).run()
+    outcome = Supervisor(config, model, duration=args.duration, config_path=args.config).run()
     logging.getLogger("edgeeye").info(
         "stopped (%s): %s", outcome.reason, {k: v for k, v in outcome.stats.items()}
     )
@@ -73,7 +54,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _check_config(args: argparse.Namespace) -> int:
-    config = load_config(args.file)
+    """The verdict a reload (SIGHUP) would give: config, model and labels all checked."""
+    config, _model = prepare(args.file)
     print(dump_config(config), end="")
     return 0
 

@@ -67,13 +67,14 @@ class Publisher:
         source_names: tuple[str, ...] = (),
     ) -> None:
         self._config = config
-        self._model_name = model_name
+        self.model_name = model_name
         self._counts = counts
         self._source_names = source_names
         self.events: queue.Queue[tuple[Any, ...]] = queue.Queue()
         self._inbox: dict[Connection, int] = {}
         self._inbox_lock = threading.Lock()
         self._draining = threading.Event()
+        self._detaching = threading.Event()
         self._thread = threading.Thread(target=self._run, name="edgeeye.publisher", daemon=True)
         self._latency = LatencyWindow()
         self._started = time.monotonic()
@@ -200,6 +201,20 @@ class Publisher:
         self._client.loop_start()
         self._thread.start()
 
+    def detach_workers(self) -> dict[Connection, int]:
+        """Stop reading the workers' pipes and hand them over (to a new publisher)."""
+        self._detaching.set()
+        self._thread.join(5.0)
+        with self._inbox_lock:
+            inbox, self._inbox = self._inbox, {}
+        return inbox
+
+    def carry_over(self, previous: Publisher) -> None:
+        """Continue the counters of the publisher this one replaces."""
+        self.results_received = previous.results_received
+        self.results_published = previous.results_published
+        self.results_not_queued = previous.results_not_queued
+
     def add_worker(self, worker_id: int, results: Connection) -> None:
         with self._inbox_lock:
             self._inbox[results] = worker_id
@@ -243,7 +258,7 @@ class Publisher:
 
     def _run(self) -> None:
         next_stats = time.monotonic() + self._config.mqtt.stats_interval
-        while True:
+        while not self._detaching.is_set():
             with self._inbox_lock:
                 connections = list(self._inbox)
             if not connections and self._draining.is_set():
@@ -282,7 +297,7 @@ class Publisher:
         if 0 <= result.tag < len(self._source_names):
             source = self._source_names[result.tag]
         payload = result_payload(
-            result, self._config.device_id, self._model_name, latency_ms, source
+            result, self._config.device_id, self.model_name, latency_ms, source
         )
         topic, qos = self._config.topic("result"), self._config.mqtt.qos
         if self._outbox.rows or not self._client.is_connected() or self._unacked_full():
@@ -327,6 +342,13 @@ class Publisher:
         self._track(info, (_OTHER, 0))
 
 
+def check_broker_files(settings: MqttConfig) -> None:
+    """Raise the error a start would give for an unreadable password or TLS file."""
+    _read_password(settings)
+    if settings.tls is not None:
+        _check_tls_files(settings.tls)
+
+
 def _read_password(settings: MqttConfig) -> str:
     """The password's first line; errors name the file, never its content."""
     path = settings.password_path()
@@ -339,7 +361,7 @@ def _read_password(settings: MqttConfig) -> str:
         raise ConfigError(f"{key}: {path}: cannot read: {exc.strerror}") from None
 
 
-def _set_tls(client: mqtt.Client, tls: MqttTlsConfig) -> None:
+def _check_tls_files(tls: MqttTlsConfig) -> None:
     for key, path in (
         ("ca_file", tls.ca_file),
         ("cert_file", tls.cert_file),
@@ -347,6 +369,10 @@ def _set_tls(client: mqtt.Client, tls: MqttTlsConfig) -> None:
     ):
         if path is not None and not os.access(path, os.R_OK):
             raise ConfigError(f"mqtt.tls.{key}: {path}: cannot read")
+
+
+def _set_tls(client: mqtt.Client, tls: MqttTlsConfig) -> None:
+    _check_tls_files(tls)
     try:
         client.tls_set(
             ca_certs=str(tls.ca_file),

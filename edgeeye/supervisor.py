@@ -17,6 +17,7 @@ import threading
 import time
 from collections import Counter as Tally
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from edgeeye.capture import (
@@ -38,6 +39,7 @@ from edgeeye.errors import (
 from edgeeye.liveness import Liveness, Notifier
 from edgeeye.model import ModelSpec
 from edgeeye.publisher import Publisher
+from edgeeye.reload import plan, prepare
 from edgeeye.restarts import Backoff, RestartWindow
 from edgeeye.ring import Counter, FrameRing
 from edgeeye.worker import WorkerSpec, run_worker
@@ -62,8 +64,15 @@ class RunOutcome:
 class Supervisor:
     """Runs the appliance for one configuration until a signal, ``duration`` or the source ends."""
 
-    def __init__(self, config: AppConfig, model: ModelSpec, duration: float | None = None) -> None:
+    def __init__(
+        self,
+        config: AppConfig,
+        model: ModelSpec,
+        duration: float | None = None,
+        config_path: str | Path | None = None,
+    ) -> None:
         self.config = config
+        self.config_path = config_path  # re-read on SIGHUP
         self.model = model
         self.duration = duration
         self._ctx = multiprocessing.get_context("spawn")
@@ -88,10 +97,18 @@ class Supervisor:
         #: Why the appliance gave up, for the last stats message; None while it runs.
         self._fault: str | None = None
         self._liveness = Liveness(Notifier(), policy.progress_timeout_s)
+        self._worker_retire: dict[int, Any] = {}  # worker id -> its own retire Event
+        self._reload_requested = False
+        self._config_rejected: str | None = None  # the last rejected edit, until a good one
+        self._config_reloads = 0
 
     # -- signals -----------------------------------------------------------------------
 
     def _on_signal(self, signum: int, _frame: Any) -> None:
+        if signum == signal.SIGHUP:
+            self._reload_requested = True
+            self._wake.set()
+            return
         if signum == signal.SIGINT and signal.SIGINT in self._signals:
             self._force_exit()
         self._signals.append(signum)
@@ -114,7 +131,8 @@ class Supervisor:
         )
         listener.start()
         previous = {
-            sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)
+            sig: signal.signal(sig, self._on_signal)
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
         }
         self._stop_capture = self._ctx.Event()
         self._stop_workers = self._ctx.Event()
@@ -133,7 +151,7 @@ class Supervisor:
             self._publisher = publisher
             for worker_id in range(self.config.worker_count):
                 self._start_worker(worker_id)
-            self._wait_ready(publisher)
+            self._wait_ready(set(self._workers))
             self._start_capture()
             log.info(
                 "running: %d workers, %d ring slots, model %s, source %s",
@@ -143,10 +161,10 @@ class Supervisor:
                 self.config.source.type,
             )
             self._liveness.ready(self._status())
-            reason = self._loop(publisher)
+            reason = self._loop()
         finally:
             self._liveness.stopping(f"stopping: {reason}")
-            self._shutdown(publisher)
+            self._shutdown(self._publisher)
             self._liveness.notifier.close()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -157,7 +175,7 @@ class Supervisor:
         return RunOutcome(
             reason=reason,
             frames_captured=int(self._last_counts.get("frames_captured", 0)),
-            results_published=publisher.results_published if publisher else 0,
+            results_published=self._publisher.results_published if self._publisher else 0,
             stats=self._last_counts,
         )
 
@@ -171,6 +189,7 @@ class Supervisor:
             min_score=self.config.model.min_score,
             results=writer,
             stop=self._stop_workers,
+            retire=self._worker_retire.setdefault(worker_id, self._ctx.Event()),
             log_queue=self._log_queue,
             log_level=self.config.logging.level,
             check_stamps=getattr(self.config.source, "stamp", False),
@@ -202,9 +221,9 @@ class Supervisor:
         writer.close()
         self._capture = Child(process, reader)
 
-    def _wait_ready(self, publisher: Publisher) -> None:
-        """Start capture only once every worker has its model loaded (or report why not)."""
-        waiting = set(self._workers)
+    def _wait_ready(self, waiting: set[int]) -> None:
+        """Wait until these workers have their model loaded (or report why not)."""
+        publisher = self._publisher
         deadline = time.monotonic() + READY_TIMEOUT_S
         while waiting:
             if self._signals:
@@ -221,7 +240,7 @@ class Supervisor:
             if event[0] == "ready":
                 waiting.discard(event[1])
 
-    def _loop(self, publisher: Publisher) -> str:
+    def _loop(self) -> str:
         """Wake every 0.5 s (or at once on a signal) and decide whether to keep running."""
         started = time.monotonic()
         while True:
@@ -230,7 +249,10 @@ class Supervisor:
             if self._signals:
                 log.info("received %s; stopping", signal.Signals(self._signals[0]).name)
                 return "signal"
-            self._drain_events(publisher)
+            if self._reload_requested:
+                self._reload_requested = False
+                self._reload()
+            self._drain_events(self._publisher)
             if self._failure is not None:
                 return "failure"
             ended = self._check_capture() or self._check_workers()
@@ -322,6 +344,99 @@ class Supervisor:
                 )
                 child.process.kill()
 
+    # -- reload (SIGHUP) ---------------------------------------------------------------
+
+    def _reload(self) -> None:
+        """Apply a valid edit, restarting only what it touches; keep running on a bad one."""
+        try:
+            config, model = prepare(self.config_path)
+            change = plan(self.config, config, self.model, model, self._ring.handle.slot_bytes)
+        except EdgeeyeError as exc:
+            self._config_rejected = str(exc)
+            log.error("config edit rejected, still running the previous config: %s", exc)
+            return
+        self._config_rejected = None
+        self._config_reloads += 1
+        self.config, self.model = config, model
+        logging.getLogger().setLevel(config.logging.level)
+        self._apply_policy()
+        parts = [
+            name for name in ("ring", "publisher", "workers", "capture") if getattr(change, name)
+        ]
+        log.info("config reloaded; restarting: %s", ", ".join(parts) or "nothing")
+        if change.publisher:
+            self._swap_publisher()
+        self._publisher.model_name = model.name
+        if change.ring or change.workers or change.capture:
+            if change.ring or change.capture:
+                self._stop_current_capture()
+            if change.ring:
+                self._retire_workers(sorted(self._workers))
+                self._rebuild_ring()
+            self._roll_workers()
+            if self._capture is None:
+                self._start_capture()
+
+    def _apply_policy(self) -> None:
+        policy = self.config.supervisor
+        self._worker_restarts = RestartWindow(policy.worker_restarts, policy.restart_window_s)
+        self._capture_backoff = Backoff(
+            policy.source_backoff_s, policy.source_backoff_max_s, policy.source_retries
+        )
+        self._liveness.progress_timeout_s = policy.progress_timeout_s
+
+    def _swap_publisher(self) -> None:
+        """A new MQTT client (and outbox) for new broker settings; no result is dropped:
+        they wait in the workers' pipes while the old client flushes and leaves."""
+        old = self._publisher
+        inbox = old.detach_workers()
+        old.stop(timeout=5.0)
+        new = Publisher(self.config, self.model.name, self._counts, source_names(self.config))
+        new.carry_over(old)
+        new.start()
+        for connection, worker_id in inbox.items():
+            new.add_worker(worker_id, connection)
+        self._publisher = new
+
+    def _stop_current_capture(self) -> None:
+        self._stop_capture.set()
+        if self._capture is not None:
+            stop_process(self._capture.process, 2.0)
+            self._capture.connection.close()
+            self._capture = None
+        self._stop_capture.clear()
+
+    def _retire_workers(self, worker_ids: list[int]) -> None:
+        for worker_id in worker_ids:
+            child = self._workers.pop(worker_id)
+            self._worker_retire.pop(worker_id).set()
+            stop_process(child.process, self.config.supervisor.invoke_deadline_s + 2.0)
+            self._ring.reclaim_worker(worker_id)
+
+    def _roll_workers(self) -> None:
+        """Replace workers one at a time, each after its successor has loaded the model, so
+        the others keep classifying; start or retire workers for a new count."""
+        target = self.config.worker_count
+        for worker_id in sorted(self._workers):
+            self._retire_workers([worker_id])
+            if worker_id < target:
+                self._start_worker(worker_id)
+                self._wait_ready({worker_id})
+        missing = set(range(target)) - set(self._workers)
+        for worker_id in sorted(missing):
+            self._start_worker(worker_id)
+        self._wait_ready(missing)
+
+    def _rebuild_ring(self) -> None:
+        """A ring of the new size; the counters carry over."""
+        old = self._ring
+        counters, worker_frames = old.counters.copy(), old.worker_frames.copy()
+        source = make_source(self.config.source, self.model.input_size)
+        self._ring = FrameRing.create(self._ctx, self.config.slot_count, source.max_frame_bytes())
+        self._ring.counters[:] = counters
+        self._ring.worker_frames[:] = worker_frames
+        old.close()
+
     def _status(self) -> str:
         if self._capture is None:
             return f"waiting to restart capture ({self._capture_backoff.failures} failures)"
@@ -340,7 +455,7 @@ class Supervisor:
         per_worker = [int(ring.worker_frames[i]) for i in range(self.config.worker_count)]
         counts = {
             "frames_captured": int(ring.counters[Counter.FRAMES_CAPTURED]),
-            "frames_classified": sum(per_worker),
+            "frames_classified": int(ring.worker_frames.sum()),
             "frames_dropped": int(ring.counters[Counter.FRAMES_DROPPED]),
             "frames_skipped": int(ring.counters[Counter.FRAMES_SKIPPED]),
             "worker_frames": per_worker,
@@ -350,6 +465,8 @@ class Supervisor:
             "restarts": dict(sorted(self._restarts.items())),
             "healthy": self._liveness.healthy,
             "fault": self._fault,
+            "config_reloads": self._config_reloads,
+            "config_rejected": self._config_rejected,
         }
         self._last_counts = counts
         return dict(counts)

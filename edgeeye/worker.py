@@ -30,6 +30,7 @@ class WorkerSpec:
     min_score: float
     results: Any  # Connection this worker alone writes: ("ready",), ("result", ...), ("error", msg)
     stop: Any  # multiprocessing.Event: finish the waiting frames, then exit
+    retire: Any  # multiprocessing.Event, this worker's own: exit before the next frame
     log_queue: Any
     log_level: str
     check_stamps: bool = False
@@ -96,7 +97,7 @@ def _work(ring: FrameRing, classifier: Classifier, spec: WorkerSpec) -> None:
     size = spec.model.input_size
     worker_id = spec.worker_id
     freeze = _freeze_requested(worker_id)
-    while True:
+    while not spec.retire.is_set():
         descriptor = ring.take(worker_id, timeout=0.2)
         if descriptor is None:
             if spec.stop.is_set():

@@ -203,5 +203,14 @@ def session_members(session_id: int) -> set[int]:
     return members
 
 
+def lingering(session_id: int, timeout: float = 5.0) -> set[int]:
+    """Processes of a session still alive after ``timeout`` s: multiprocessing's resource
+    tracker takes a moment to notice its parent is gone; an orphan never leaves."""
+    deadline = time.monotonic() + timeout
+    while (members := session_members(session_id)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return members
+
+
 def shm_segments() -> set[str]:
     return {p.name for p in Path("/dev/shm").glob("edgeeye_*")}

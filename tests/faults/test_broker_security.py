@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from edgeeye.localbroker import LocalBroker, find_mosquitto
-from tests.conftest import session_members, shm_segments, small_model_config
+from tests.conftest import lingering, shm_segments, small_model_config
 
 PASSWORD = "s3cret-Pa55-not-in-logs"
 
@@ -134,7 +134,7 @@ def test_a_wrong_password_exits_7_naming_the_broker_and_leaves_nothing(
         f"edgeeye: error: broker 127.0.0.1:{password_broker.port} refused the connection:"
         " Not authorized (check mqtt.username and the password)"
     )
-    assert not session_members(appliance.process.pid)
+    assert not lingering(appliance.process.pid)
     assert not [s for s in shm_segments() if s.startswith(f"edgeeye_{appliance.process.pid}_")]
 
 

@@ -14,7 +14,7 @@ import signal
 import time
 from pathlib import Path
 
-from tests.conftest import session_members, shm_segments, small_model_config
+from tests.conftest import lingering, session_members, shm_segments, small_model_config
 
 FAKES = str(Path(__file__).resolve().parents[1] / "fakes")
 SYNTHETIC_60 = "{type: synthetic, fps: 60}"
@@ -105,7 +105,7 @@ def test_each_worker_killed_in_turn_is_replaced_and_the_ring_keeps_its_slots(
     assert stats["ring_slots_free"] == stats["ring_slots"] == 4
     assert appliance.stderr.count("replacing it") == 2
     assert "worker 0 was killed by SIGKILL; replacing it" in appliance.stderr
-    assert not session_members(appliance.process.pid)
+    assert not lingering(appliance.process.pid)
 
 
 def test_a_worker_stuck_in_invoke_is_killed_and_replaced(
@@ -185,5 +185,5 @@ def test_camera_that_never_comes_back_exits_4_and_the_last_stats_say_why(
     last_line = appliance.stderr.strip().splitlines()[-1]
     assert last_line == f"edgeeye: error: {stats['fault']}"
     assert appliance.stderr.count("retrying in") == 3
-    assert not session_members(appliance.process.pid)
+    assert not lingering(appliance.process.pid)
     assert not [s for s in shm_segments() if s.startswith(f"edgeeye_{appliance.process.pid}_")]

@@ -41,7 +41,9 @@ def test_bad_config_exits_2_naming_the_key(tmp_path, text, expected):
     assert expected in _error_line(completed)
 
 
-def test_check_config_prints_the_resolved_config_or_the_error(tmp_path):
+def test_check_config_prints_the_resolved_config_or_the_error(tmp_path, test_data, monkeypatch):
+    # The model is checked too (the same verdict a reload gives): it must be findable.
+    monkeypatch.setenv("EDGEEYE_MODEL_DIR", str(test_data / "models"))
     good = write_config(tmp_path / "good.yaml", "device_id: porch\n")
     completed = subprocess.run(
         [sys.executable, "-m", "edgeeye", "check-config", str(good)], capture_output=True, text=True

@@ -1,0 +1,117 @@
+"""Config edits applied with SIGHUP while the appliance classifies real photographs.
+
+A valid edit (another model) is applied by replacing the workers one at a time, so results
+keep coming; an invalid edit is refused with one line naming the key and its line, the
+appliance keeps classifying on the old config, and ``check-config`` gives the same verdict.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.conftest import EXPECTED_TOP1, session_members, write_config
+
+SMALL, LARGE = "mobilenet_v1_0.25_128_quant", "mobilenet_v2_1.0_224_quant"
+
+
+def _config_text(test_data: Path, port: int, model: str, workers: str = "2") -> str:
+    return f"""
+device_id: cam1
+source: {{type: images, path: {test_data}/images, fps: 20}}
+model:
+  path: {test_data}/models/{model}.tflite
+  labels: {test_data}/models/imagenet_labels.txt
+workers: {workers}
+mqtt: {{host: 127.0.0.1, port: {port}, stats_interval: 0.5}}
+"""
+
+
+def _pids(appliance, name: str) -> set[int]:
+    found = set()
+    for pid in session_members(appliance.process.pid):
+        try:
+            if Path(f"/proc/{pid}/comm").read_text().strip().startswith(name):
+                found.add(pid)
+        except OSError:
+            continue
+    return found
+
+
+def _results(subscriber) -> list[tuple[float, dict]]:
+    return [
+        (m.timestamp, json.loads(m.payload))
+        for m in subscriber.received
+        if m.topic.endswith("/result")
+    ]
+
+
+def test_a_model_change_is_applied_by_rolling_workers_without_a_gap(
+    tmp_path, broker, test_data, subscriber_factory, appliance_factory
+):
+    config = write_config(tmp_path / "edgeeye.yaml", _config_text(test_data, broker.port, SMALL))
+    subscriber = subscriber_factory(broker)
+    appliance = appliance_factory(config)
+    subscriber.collect(lambda r: sum(m.topic.endswith("/result") for m in r) >= 40, 60)
+    capture_before, workers_before = (
+        _pids(appliance, "edgeeye-capture"),
+        _pids(appliance, "edgeeye-w"),
+    )
+    config.write_text(_config_text(test_data, broker.port, LARGE))
+    reloaded_at = time.monotonic()  # paho stamps messages on the monotonic clock
+    appliance.signal(signal.SIGHUP)
+    subscriber.collect(
+        lambda r: sum(b'"model":"' + LARGE.encode() in m.payload for m in r) >= 20, 60
+    )
+    assert _pids(appliance, "edgeeye-capture") == capture_before  # the source did not change
+    assert not _pids(appliance, "edgeeye-w") & workers_before  # every worker was replaced
+    appliance.signal(signal.SIGTERM)
+    assert appliance.wait(30) == 0, appliance.stderr
+    subscriber.collect(lambda r: bool(r) and r[-1].payload == b"offline", 10)
+    results = _results(subscriber)
+    after = [r for _, r in results if r["model"] == LARGE]
+    assert {r["source"]: r["labels"][0]["label"] for r in after} == EXPECTED_TOP1
+    arrivals = sorted(t for t, _ in results)
+    around = [b - a for a, b in itertools.pairwise(arrivals) if b > reloaded_at - 1]
+    print(f"longest gap between results around the reload: {max(around) * 1000:.0f} ms")
+    assert max(around) < 5.0
+    stats = subscriber.json_on("/stats")[-1]
+    assert stats["config_reloads"] == 1 and stats["config_rejected"] is None
+    assert stats["frames_captured"] >= len(results)  # the ring and its counters carried on
+    assert "config reloaded; restarting: workers" in appliance.stderr
+
+
+def test_an_invalid_edit_is_refused_and_the_appliance_keeps_classifying(
+    tmp_path, broker, test_data, subscriber_factory, appliance_factory
+):
+    config = write_config(tmp_path / "edgeeye.yaml", _config_text(test_data, broker.port, SMALL))
+    subscriber = subscriber_factory(broker)
+    appliance = appliance_factory(config)
+    subscriber.collect(lambda r: sum(m.topic.endswith("/result") for m in r) >= 20, 60)
+    config.write_text(_config_text(test_data, broker.port, SMALL, workers="lots"))
+    appliance.signal(signal.SIGHUP)
+    time.sleep(1.5)
+    seen = len(subscriber.received)
+    subscriber.collect(lambda r: sum(m.topic.endswith("/result") for m in r[seen:]) >= 20, 30)
+    expected = f"{config}: line 7: workers: 'lots' is not allowed"
+    verdict = subprocess.run(
+        [sys.executable, "-m", "edgeeye", "check-config", str(config)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert verdict.returncode == 2 and verdict.stderr.startswith(f"edgeeye: error: {expected}")
+    appliance.signal(signal.SIGTERM)
+    assert appliance.wait(30) == 0, appliance.stderr
+    subscriber.collect(lambda r: bool(r) and r[-1].payload == b"offline", 10)
+    assert appliance.stderr.count("config edit rejected") == 1
+    assert f"still running the previous config: {expected}" in appliance.stderr
+    stats = subscriber.json_on("/stats")[-1]
+    assert stats["config_rejected"].startswith(expected)
+    assert stats["config_reloads"] == 0
+    assert {r["model"] for r in subscriber.json_on("/result")} == {SMALL}
