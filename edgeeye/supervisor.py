@@ -85,18 +85,14 @@ class Supervisor:
         self._capture: Child | None = None
         self._failure: EdgeeyeError | None = None
         self._last_counts: dict[str, Any] = {}
-        policy = config.supervisor
         self._restarts: Tally[str] = Tally()
-        self._worker_restarts = RestartWindow(policy.worker_restarts, policy.restart_window_s)
-        self._capture_backoff = Backoff(
-            policy.source_backoff_s, policy.source_backoff_max_s, policy.source_retries
-        )
         self._capture_restart_at: float | None = None
         self._capture_first_frame = 0  # frames_captured when the current capture started
         self._hung: dict[int, str] = {}  # worker id -> why we killed it
         #: Why the appliance gave up, for the last stats message; None while it runs.
         self._fault: str | None = None
-        self._liveness = Liveness(Notifier(), policy.progress_timeout_s)
+        self._liveness = Liveness(Notifier(), config.supervisor.progress_timeout_s)
+        self._apply_policy()  # restart limits and backoff, rebuilt the same way on reload
         self._worker_retire: dict[int, Any] = {}  # worker id -> its own retire Event
         self._reload_requested = False
         self._config_rejected: str | None = None  # the last rejected edit, until a good one
