@@ -16,7 +16,7 @@ from edgeeye.config import (
     SyntheticSourceConfig,
     VideoSourceConfig,
 )
-from edgeeye.errors import EdgeeyeError, SourceError
+from edgeeye.errors import BadFrameError, EdgeeyeError, SourceError
 from edgeeye.frames import FrameDescriptor, FrameSource
 from edgeeye.procsetup import pre_run_setup
 from edgeeye.ring import Counter, FrameRing, RingHandle
@@ -89,10 +89,29 @@ def run_capture(spec: CaptureSpec) -> None:
         ring.close()
 
 
-def _capture_loop(ring: FrameRing, source: FrameSource, spec: CaptureSpec) -> None:
-    from edgeeye.sources import BadFrameError
+class _BadFrames:
+    """Skipped frames: each distinct cause logged once, and too many in a row is a failure."""
 
+    _REMEMBERED = 1000  # causes kept for log-once; a looping folder repeats the same few
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.in_a_row = 0
+        self._logged: set[str] = set()
+
+    def skipped(self, exc: BadFrameError) -> None:
+        self.in_a_row += 1
+        cause = str(exc)
+        if cause not in self._logged and len(self._logged) < self._REMEMBERED:
+            self._logged.add(cause)
+            log.warning("skipped a frame: %s", cause)
+        if self.in_a_row >= self.limit:
+            raise SourceError(f"{cause} ({self.in_a_row} unusable frames in a row)")
+
+
+def _capture_loop(ring: FrameRing, source: FrameSource, spec: CaptureSpec) -> None:
     sequence = spec.first_sequence
+    bad_frames = _BadFrames(source.bad_frame_limit)
     drop_oldest = not source.finite
     while not spec.stop.is_set():
         acquired = ring.acquire_for_write(drop_oldest=drop_oldest, timeout=0.2)
@@ -104,7 +123,7 @@ def _capture_loop(ring: FrameRing, source: FrameSource, spec: CaptureSpec) -> No
         except BadFrameError as exc:
             ring.abandon(slot_index)
             ring.counters[Counter.FRAMES_SKIPPED] += 1
-            log.warning("skipped a frame: %s", exc)
+            bad_frames.skipped(exc)
             continue
         except BaseException:
             ring.abandon(slot_index)
@@ -126,6 +145,7 @@ def _capture_loop(ring: FrameRing, source: FrameSource, spec: CaptureSpec) -> No
             )
         )
         sequence += 1
+        bad_frames.in_a_row = 0
 
 
 def source_names(config: AppConfig) -> tuple[str, ...]:

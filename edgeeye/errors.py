@@ -22,6 +22,14 @@ class SourceError(EdgeeyeError):
     """The frame source cannot be opened or fails while capturing."""
 
 
+class BadFrameError(SourceError):
+    """One frame cannot be used (a corrupt file, the wrong size or dtype); the source goes on.
+
+    The capture process skips and counts it; a source that sends nothing but bad frames
+    fails (see ``FrameSource.bad_frame_limit``).
+    """
+
+
 class ResourceError(EdgeeyeError):
     """The machine lacks a resource edgeeye needs (shared memory space, cores)."""
 

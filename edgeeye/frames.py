@@ -8,11 +8,14 @@ the capture process and never allocate the frame themselves.
 from __future__ import annotations
 
 import enum
+import math
 import struct
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
+
+from edgeeye.errors import BadFrameError
 
 
 class PixelFormat(enum.IntEnum):
@@ -95,6 +98,8 @@ class FrameSource(Protocol):
     #: True when the source ends (a folder read once) and every frame must be classified:
     #: capture then waits for a free slot instead of dropping the oldest waiting frame.
     finite: bool
+    #: Bad frames in a row after which the source counts as failed rather than unlucky.
+    bad_frame_limit: int
 
     def max_frame_bytes(self) -> int:
         """Largest frame this source will write; sizes the ring's slots. Callable before open()."""
@@ -119,6 +124,31 @@ def frame_view(buffer: memoryview | np.ndarray, descriptor: FrameDescriptor) -> 
     shape = descriptor.pixel_format.array_shape(descriptor.height, descriptor.width)
     flat = np.frombuffer(buffer, dtype=np.uint8, count=descriptor.nbytes)
     return flat.reshape(shape)
+
+
+def check_frame_array(
+    array: np.ndarray, min_shape: tuple[int, ...], slot_bytes: int, what: str
+) -> None:
+    """Raise ``BadFrameError`` unless ``array`` is 8-bit, at least ``min_shape`` in every
+    dimension, and its frame fits a ring slot of ``slot_bytes``.
+
+    Sources call this before copying, so a camera or decoder that hands over something else
+    (16-bit or one-channel pixels, a truncated buffer, a stream resized behind our back)
+    costs one counted skip with a message naming it, not a crashed capture process.
+    """
+    dims = "x".join(map(str, array.shape))
+    if array.dtype != np.uint8:
+        raise BadFrameError(f"{what}: frame of {array.dtype} pixels ({dims}), expected uint8")
+    if array.ndim != len(min_shape) or any(
+        have < need for have, need in zip(array.shape, min_shape, strict=True)
+    ):
+        expected = "x".join(map(str, min_shape))
+        raise BadFrameError(f"{what}: frame of shape {dims}, expected {expected}")
+    if math.prod(min_shape) > slot_bytes:
+        raise BadFrameError(
+            f"{what}: a {dims} frame does not fit the ring's {slot_bytes}-byte slots,"
+            " sized at start"
+        )
 
 
 STAMP_BYTES = 8

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from edgeeye.errors import SourceError
-from edgeeye.frames import CapturedFrame, PixelFormat
+from edgeeye.frames import CapturedFrame, PixelFormat, check_frame_array
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +32,11 @@ class Picamera2Source:
     """``FrameSource`` over a picamera2 lores stream of ``model_size`` (width, height)."""
 
     finite = False
+    bad_frame_limit = 100  # a camera sending only unusable frames has failed
 
     def __init__(self, settings: PicameraSettings, model_size: tuple[int, int]) -> None:
         self.settings = settings
-        self.width, self.height = model_size
+        self.width, self.height = self._model_size = model_size
         self._camera: Any = None
         self._mapped_array: Any = None
         self.pixel_format: PixelFormat | None = None
@@ -45,7 +46,9 @@ class Picamera2Source:
         return f"camera {self.settings.camera_index}"
 
     def max_frame_bytes(self) -> int:
-        return self.width * self.height * 3
+        # Room for libcamera rounding the lores size up to its alignment (see open()).
+        width, height = self._model_size
+        return _align(width, 64) * _align(height, 16) * 3
 
     def open(self) -> None:
         try:
@@ -78,12 +81,35 @@ class Picamera2Source:
         else:
             self.close()
             raise SourceError(f"{self._name}: no lores format of {formats} can be configured")
+        self._use_configured_size()
         try:
             self._camera.start()
         except (RuntimeError, OSError) as exc:
             self.close()
             raise SourceError(f"{self._name}: cannot start: {_first_line(exc)}") from exc
         log.info("%s: lores %dx%d %s", self._name, self.width, self.height, self.pixel_format.name)
+
+    def _use_configured_size(self) -> None:
+        """libcamera may adjust a stream's size to what the ISP can produce; picamera2 then
+        reports the size it really configured.  Frames carry their size and the workers
+        resize anyway, so use it, and say so once."""
+        width, height = self._camera.camera_config["lores"]["size"]
+        if width * height * 3 > self.max_frame_bytes():
+            self.close()
+            raise SourceError(
+                f"{self._name}: libcamera configured lores {width}x{height} for the model's"
+                f" {self.width}x{self.height}; too large for the ring"
+            )
+        if (width, height) != (self.width, self.height):
+            log.info(
+                "%s: lores %dx%d adjusted by libcamera to %dx%d",
+                self._name,
+                self.width,
+                self.height,
+                width,
+                height,
+            )
+            self.width, self.height = width, height
 
     def _configuration(self, lores_format: str) -> Any:
         controls = {"FrameRate": self.settings.fps} if self.settings.fps > 0 else {}
@@ -108,12 +134,14 @@ class Picamera2Source:
     def _copy(self, array: np.ndarray, slot: memoryview) -> None:
         h, w = self.height, self.width
         if self.pixel_format is PixelFormat.BGR888:
+            check_frame_array(array, (h, w, 3), len(slot), self._name)
             target = np.frombuffer(slot, np.uint8, count=h * w * 3).reshape(h, w, 3)
             np.copyto(target, array[:h, :w, :3])
             return
         # YUV420 as picamera2 maps it: (h * 3/2, stride) bytes; the Y plane is h rows of
         # ``stride``, then the U and V planes are h/2 rows of stride/2 each.  Copy them
         # without the row padding into a packed I420 frame.
+        check_frame_array(array, (h * 3 // 2, w), len(slot), self._name)
         stride = array.shape[1]
         flat = array.reshape(-1)
         target = np.frombuffer(slot, np.uint8, count=h * w * 3 // 2)
@@ -137,6 +165,10 @@ class Picamera2Source:
             camera.stop()
         finally:
             camera.close()
+
+
+def _align(value: int, alignment: int) -> int:
+    return -(-value // alignment) * alignment
 
 
 def _first_line(exc: BaseException) -> str:

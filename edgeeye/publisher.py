@@ -17,6 +17,7 @@ import os
 import queue
 import random
 import ssl
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -133,10 +134,32 @@ class Publisher:
         self._track(info, (_OTHER, 0))
 
     def _on_connect_fail(self, _client, _userdata) -> None:
+        # paho calls this from inside its ``except OSError``: the exception says why.
+        error = sys.exc_info()[1]
+        if isinstance(error, ssl.SSLCertVerificationError):
+            # Retrying cannot make our CA trust this broker: stop, and say which broker.
+            self.events.put(
+                (
+                    "refused",
+                    f"broker {self._broker}: TLS certificate not trusted:"
+                    f" {error.verify_message} (check mqtt.tls.ca_file)",
+                )
+            )
+            return
         # paho retries with backoff by itself; say so once per outage, not at every try.
         if not self._broker_unreachable_logged:
             self._broker_unreachable_logged = True
-            log.warning("cannot reach broker %s; retrying in the background", self._broker)
+            reason = (error.strerror or str(error)) if isinstance(error, OSError) else "unknown"
+            hint = ""
+            # A plain MQTT broker resets a TLS hello, or answers it with garbage.
+            if self._config.mqtt.tls and isinstance(error, ssl.SSLError | ConnectionResetError):
+                hint = " (is it a plain MQTT port? see mqtt.tls)"
+            log.warning(
+                "cannot reach broker %s: %s%s; retrying in the background",
+                self._broker,
+                reason,
+                hint,
+            )
 
     def _on_disconnect(self, client, _userdata, _flags, reason_code, _props) -> None:
         if self._draining.is_set():
@@ -201,19 +224,23 @@ class Publisher:
         self._client.loop_start()
         self._thread.start()
 
-    def detach_workers(self) -> dict[Connection, int]:
-        """Stop reading the workers' pipes and hand them over (to a new publisher)."""
+    def hand_over(self, successor: Publisher, timeout: float = 5.0) -> None:
+        """Give the workers' pipes and the counters to ``successor``, start it, and leave.
+
+        No result is dropped: while this client flushes and disconnects, results wait in
+        the pipes, which nobody reads until the successor takes them.
+        """
         self._detaching.set()
-        self._thread.join(5.0)
+        self._thread.join(timeout)
         with self._inbox_lock:
             inbox, self._inbox = self._inbox, {}
-        return inbox
-
-    def carry_over(self, previous: Publisher) -> None:
-        """Continue the counters of the publisher this one replaces."""
-        self.results_received = previous.results_received
-        self.results_published = previous.results_published
-        self.results_not_queued = previous.results_not_queued
+        self.stop(timeout)
+        successor.results_received = self.results_received
+        successor.results_published = self.results_published
+        successor.results_not_queued = self.results_not_queued
+        successor.start()
+        for connection, worker_id in inbox.items():
+            successor.add_worker(worker_id, connection)
 
     def add_worker(self, worker_id: int, results: Connection) -> None:
         with self._inbox_lock:

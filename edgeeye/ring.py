@@ -167,6 +167,17 @@ class FrameRing:
         ring.slot_owner[:] = -1
         return ring
 
+    def recreate(self, ctx: BaseContext, slot_count: int, slot_bytes: int) -> FrameRing:
+        """A new ring of another size that carries this one's counters on; closes this one.
+
+        Call only when no process uses this ring any more.
+        """
+        ring = FrameRing.create(ctx, slot_count, slot_bytes)
+        ring.counters[:] = self.counters
+        ring.worker_frames[:] = self.worker_frames
+        self.close()
+        return ring
+
     @classmethod
     def attach(cls, handle: RingHandle) -> FrameRing:
         """Map an existing segment; children never register it for cleanup (the owner does)."""

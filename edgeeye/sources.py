@@ -15,15 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from edgeeye.errors import SourceError
-from edgeeye.frames import CapturedFrame, PixelFormat, stamp_sequence
+from edgeeye.errors import BadFrameError, SourceError
+from edgeeye.frames import CapturedFrame, PixelFormat, check_frame_array, stamp_sequence
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 _DECODED_CACHE_BYTES = 64 * 2**20
-
-
-class BadFrameError(SourceError):
-    """One frame could not be read (a corrupt file); the source itself can go on."""
 
 
 class _Pacer:
@@ -59,6 +55,7 @@ class SyntheticSource:
     """Generated RGB frames at any size and rate: benchmarks and demos without a camera."""
 
     finite = False
+    bad_frame_limit = 1  # it renders its own frames: none is ever bad
     _VARIANTS = 8
 
     def __init__(self, settings: SyntheticSettings) -> None:
@@ -107,6 +104,7 @@ class ImagesSource:
     def __init__(self, settings: ImagesSettings) -> None:
         self.settings = settings
         self.finite = not settings.loop
+        self.bad_frame_limit = 1  # one whole pass without a readable image; set by open()
         self._files: list[Path] = []
         self._index = 0
         self._cache: dict[int, np.ndarray] | None = None
@@ -145,7 +143,7 @@ class ImagesSource:
         return largest
 
     def open(self) -> None:
-        self.files()
+        self.bad_frame_limit = len(self.files())
         total = 0
         for path in self._files:
             try:
@@ -183,6 +181,8 @@ class ImagesSource:
         self._pacer.wait()
         pixels = self._decode(index)
         h, w = pixels.shape[:2]
+        # A file replaced by a larger one since the ring was sized at start is skipped.
+        check_frame_array(pixels, (h, w, 3), len(slot), f"image {self._files[index]}")
         np.copyto(_slot_array(slot, (h, w, 3)), pixels)
         return CapturedFrame(h, w, PixelFormat.RGB888, tag=index)
 
@@ -204,6 +204,7 @@ class VideoSource:
     def __init__(self, settings: VideoSettings) -> None:
         self.settings = settings
         self.finite = not settings.path.startswith("/dev/")
+        self.bad_frame_limit = 100  # a device sending only unusable frames has failed
         self._capture: Any = None
         self._pacer = _Pacer(settings.fps)
 
@@ -238,7 +239,10 @@ class VideoSource:
         h, w = self.settings.height, self.settings.width
         if frame.shape[:2] != (h, w):
             frame = self._cv2.resize(frame, (w, h))
-        np.copyto(_slot_array(slot, (h, w, 3)), frame)
+        # With CAP_PROP_CONVERT_RGB off or unsupported, a device may hand over raw YUYV,
+        # grey or 16-bit frames: skipped and named rather than crashing the capture.
+        check_frame_array(frame, (h, w, 3), len(slot), f"video source {self.settings.path}")
+        np.copyto(_slot_array(slot, (h, w, 3)), frame[:, :, :3])
         return CapturedFrame(h, w, PixelFormat.BGR888)
 
     def close(self) -> None:

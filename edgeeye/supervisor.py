@@ -11,7 +11,6 @@ import logging
 import logging.handlers
 import multiprocessing
 import os
-import queue
 import signal
 import threading
 import time
@@ -38,17 +37,16 @@ from edgeeye.errors import (
 )
 from edgeeye.liveness import Liveness, Notifier
 from edgeeye.model import ModelSpec
+from edgeeye.pool import WorkerPool
 from edgeeye.publisher import Publisher
 from edgeeye.reload import plan, prepare
 from edgeeye.restarts import Backoff, RestartWindow
 from edgeeye.ring import Counter, FrameRing
-from edgeeye.worker import WorkerSpec, run_worker
 
 log = logging.getLogger(__name__)
 
 #: Budget for a graceful stop; systemd's TimeoutStopSec is set above it.
 STOP_TIMEOUT_S = 10.0
-READY_TIMEOUT_S = 60.0
 
 
 @dataclass
@@ -81,19 +79,17 @@ class Supervisor:
         self._ring: FrameRing | None = None
         self._publisher: Publisher | None = None
         self._log_queue: Any = None
-        self._workers: dict[int, Child] = {}
+        self._pool: WorkerPool | None = None  # made in run(), with the log queue
         self._capture: Child | None = None
         self._failure: EdgeeyeError | None = None
         self._last_counts: dict[str, Any] = {}
         self._restarts: Tally[str] = Tally()
         self._capture_restart_at: float | None = None
         self._capture_first_frame = 0  # frames_captured when the current capture started
-        self._hung: dict[int, str] = {}  # worker id -> why we killed it
         #: Why the appliance gave up, for the last stats message; None while it runs.
         self._fault: str | None = None
         self._liveness = Liveness(Notifier(), config.supervisor.progress_timeout_s)
         self._apply_policy()  # restart limits and backoff, rebuilt the same way on reload
-        self._worker_retire: dict[int, Any] = {}  # worker id -> its own retire Event
         self._reload_requested = False
         self._config_rejected: str | None = None  # the last rejected edit, until a good one
         self._config_reloads = 0
@@ -131,27 +127,30 @@ class Supervisor:
             for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
         }
         self._stop_capture = self._ctx.Event()
-        self._stop_workers = self._ctx.Event()
+        pool = self._pool = WorkerPool(
+            self._ctx, log_queue, self._on_startup_event, lambda: bool(self._signals)
+        )
+        pool.config, pool.model = self.config, self.model
         publisher: Publisher | None = None
         self._log_queue = log_queue
         reason = "error"
         try:
             source = make_source(self.config.source, self.model.input_size)
-            self._ring = FrameRing.create(
+            self._ring = pool.ring = FrameRing.create(
                 self._ctx, self.config.slot_count, source.max_frame_bytes()
             )
             publisher = Publisher(
                 self.config, self.model.name, self._counts, source_names(self.config)
             )
             publisher.start()
-            self._publisher = publisher
+            self._publisher = pool.publisher = publisher
             for worker_id in range(self.config.worker_count):
-                self._start_worker(worker_id)
-            self._wait_ready(set(self._workers))
+                pool.start(worker_id)
+            pool.wait_ready(set(pool.workers))
             self._start_capture()
             log.info(
                 "running: %d workers, %d ring slots, model %s, source %s",
-                len(self._workers),
+                len(pool.workers),
                 self.config.slot_count,
                 self.model.name,
                 self.config.source.type,
@@ -175,29 +174,6 @@ class Supervisor:
             stats=self._last_counts,
         )
 
-    def _start_worker(self, worker_id: int) -> None:
-        reader, writer = self._ctx.Pipe(duplex=False)
-        spec = WorkerSpec(
-            worker_id=worker_id,
-            ring=self._ring.handle,
-            model=self.model,
-            top_k=self.config.model.top_k,
-            min_score=self.config.model.min_score,
-            results=writer,
-            stop=self._stop_workers,
-            retire=self._worker_retire.setdefault(worker_id, self._ctx.Event()),
-            log_queue=self._log_queue,
-            log_level=self.config.logging.level,
-            check_stamps=getattr(self.config.source, "stamp", False),
-        )
-        process = self._ctx.Process(
-            target=run_worker, args=(spec,), name=f"edgeeye.worker:{worker_id}"
-        )
-        process.start()
-        writer.close()  # the worker holds the only write end: its exit ends our reads
-        self._publisher.add_worker(worker_id, reader)
-        self._workers[worker_id] = Child(process, reader)
-
     def _start_capture(self) -> None:
         reader, writer = self._ctx.Pipe(duplex=False)
         # Sequence numbers go on where the last capture stopped: results stay unique.
@@ -217,24 +193,11 @@ class Supervisor:
         writer.close()
         self._capture = Child(process, reader)
 
-    def _wait_ready(self, waiting: set[int]) -> None:
-        """Wait until these workers have their model loaded (or report why not)."""
-        publisher = self._publisher
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while waiting:
-            if self._signals:
-                return
-            try:
-                event = publisher.events.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                raise ChildProcessFailed(
-                    f"workers {sorted(waiting)} did not load the model in {READY_TIMEOUT_S:.0f} s"
-                ) from None
-            self._handle_event(event)
-            if self._failure is not None:
-                raise self._failure
-            if event[0] == "ready":
-                waiting.discard(event[1])
+    def _on_startup_event(self, event: tuple[Any, ...]) -> None:
+        """While workers load: a worker's or the broker's failure ends the wait."""
+        self._handle_event(event)
+        if self._failure is not None:
+            raise self._failure
 
     def _loop(self) -> str:
         """Wake every 0.5 s (or at once on a signal) and decide whether to keep running."""
@@ -298,47 +261,33 @@ class Supervisor:
         return None
 
     def _check_workers(self) -> str | None:
-        """Replace dead and hung workers and recover their slots; give up if they keep dying."""
-        self._kill_hung_workers()
-        for worker_id, child in list(self._workers.items()):
-            if child.process.is_alive():
-                continue
-            child.process.join(1.0)
-            time.sleep(0.2)  # let the publisher thread read the line a failing worker sent
-            self._drain_events(self._publisher)
-            if self._failure is not None:
-                return "failure"  # the model itself fails: a new worker would fail too
-            hung = self._hung.pop(worker_id, None)
-            cause = hung or exit_description(child.process.exitcode)
-            recovered = self._ring.reclaim_worker(worker_id)
+        """Replace dead and hung workers (their slots are recovered); give up if they keep dying."""
+        self._pool.kill_hung(self.config.supervisor.invoke_deadline_s)
+        dead = self._pool.reap()
+        if not dead:
+            return None
+        time.sleep(0.2)  # let the publisher thread read the line a failing worker sent
+        self._drain_events(self._publisher)
+        if self._failure is not None:
+            return "failure"  # the model itself fails: a new worker would fail too
+        for worker in dead:
             if not self._worker_restarts.allow():
                 window = self._worker_restarts
                 self._fault = (
-                    f"worker {worker_id} {cause}; more than {window.limit} worker restarts"
-                    f" in {window.window_s:.0f} s"
+                    f"worker {worker.worker_id} {worker.cause}; more than {window.limit}"
+                    f" worker restarts in {window.window_s:.0f} s"
                 )
                 self._failure = ChildProcessFailed(self._fault)
                 return "failure"
-            self._restarts["worker_hang" if hung else "worker_exit"] += 1
+            self._restarts["worker_hang" if worker.hung else "worker_exit"] += 1
             log.warning(
                 "worker %d %s; replacing it (%d ring slot(s) recovered)",
-                worker_id,
-                cause,
-                recovered,
+                worker.worker_id,
+                worker.cause,
+                worker.slots_recovered,
             )
-            self._start_worker(worker_id)  # the publisher closes the old pipe at its EOF
+            self._pool.start(worker.worker_id)  # the publisher closes the old pipe at its EOF
         return None
-
-    def _kill_hung_workers(self) -> None:
-        deadline_ns = int(self.config.supervisor.invoke_deadline_s * 1e9)
-        now_ns = time.monotonic_ns()
-        for worker_id, child in self._workers.items():
-            busy_since = int(self._ring.worker_busy_since_ns[worker_id])
-            if busy_since and now_ns - busy_since > deadline_ns and worker_id not in self._hung:
-                self._hung[worker_id] = (
-                    f"was stuck in one invoke for {(now_ns - busy_since) / 1e9:.1f} s"
-                )
-                child.process.kill()
 
     # -- reload (SIGHUP) ---------------------------------------------------------------
 
@@ -354,6 +303,7 @@ class Supervisor:
         self._config_rejected = None
         self._config_reloads += 1
         self.config, self.model = config, model
+        self._pool.config, self._pool.model = config, model
         logging.getLogger().setLevel(config.logging.level)
         self._apply_policy()
         parts = [
@@ -367,9 +317,12 @@ class Supervisor:
             if change.ring or change.capture:
                 self._stop_current_capture()
             if change.ring:
-                self._retire_workers(sorted(self._workers))
-                self._rebuild_ring()
-            self._roll_workers()
+                self._pool.retire(sorted(self._pool.workers))
+                source = make_source(self.config.source, self.model.input_size)
+                self._ring = self._pool.ring = self._ring.recreate(
+                    self._ctx, self.config.slot_count, source.max_frame_bytes()
+                )
+            self._pool.roll()
             if self._capture is None:
                 self._start_capture()
 
@@ -382,17 +335,10 @@ class Supervisor:
         self._liveness.progress_timeout_s = policy.progress_timeout_s
 
     def _swap_publisher(self) -> None:
-        """A new MQTT client (and outbox) for new broker settings; no result is dropped:
-        they wait in the workers' pipes while the old client flushes and leaves."""
-        old = self._publisher
-        inbox = old.detach_workers()
-        old.stop(timeout=5.0)
+        """A new MQTT client (and outbox) for new broker settings; no result is dropped."""
         new = Publisher(self.config, self.model.name, self._counts, source_names(self.config))
-        new.carry_over(old)
-        new.start()
-        for connection, worker_id in inbox.items():
-            new.add_worker(worker_id, connection)
-        self._publisher = new
+        self._publisher.hand_over(new)
+        self._publisher = self._pool.publisher = new
 
     def _stop_current_capture(self) -> None:
         self._stop_capture.set()
@@ -402,44 +348,13 @@ class Supervisor:
             self._capture = None
         self._stop_capture.clear()
 
-    def _retire_workers(self, worker_ids: list[int]) -> None:
-        for worker_id in worker_ids:
-            child = self._workers.pop(worker_id)
-            self._worker_retire.pop(worker_id).set()
-            stop_process(child.process, self.config.supervisor.invoke_deadline_s + 2.0)
-            self._ring.reclaim_worker(worker_id)
-
-    def _roll_workers(self) -> None:
-        """Replace workers one at a time, each after its successor has loaded the model, so
-        the others keep classifying; start or retire workers for a new count."""
-        target = self.config.worker_count
-        for worker_id in sorted(self._workers):
-            self._retire_workers([worker_id])
-            if worker_id < target:
-                self._start_worker(worker_id)
-                self._wait_ready({worker_id})
-        missing = set(range(target)) - set(self._workers)
-        for worker_id in sorted(missing):
-            self._start_worker(worker_id)
-        self._wait_ready(missing)
-
-    def _rebuild_ring(self) -> None:
-        """A ring of the new size; the counters carry over."""
-        old = self._ring
-        counters, worker_frames = old.counters.copy(), old.worker_frames.copy()
-        source = make_source(self.config.source, self.model.input_size)
-        self._ring = FrameRing.create(self._ctx, self.config.slot_count, source.max_frame_bytes())
-        self._ring.counters[:] = counters
-        self._ring.worker_frames[:] = worker_frames
-        old.close()
-
     def _status(self) -> str:
         if self._capture is None:
             return f"waiting to restart capture ({self._capture_backoff.failures} failures)"
-        return f"classifying with {len(self._workers)} workers"
+        return f"classifying with {len(self._pool.workers)} workers"
 
     def _children(self) -> list[Child]:
-        children = list(self._workers.values())
+        children = list(self._pool.workers.values()) if self._pool else []
         if self._capture is not None:
             children.append(self._capture)
         return children
@@ -487,12 +402,7 @@ class Supervisor:
         self._stop_capture.set()
         if self._capture is not None:
             stop_process(self._capture.process, min(2.0, deadline - time.monotonic()))
-        self._stop_workers.set()
-        worker_deadline = deadline - 3.0
-        for worker_id, child in self._workers.items():
-            stop_process(child.process, worker_deadline - time.monotonic())
-            if self._ring is not None:
-                self._ring.reclaim_worker(worker_id)
+        self._pool.stop_all(deadline - 3.0)
         if publisher is not None:
             publisher.stop(timeout=max(1.0, deadline - time.monotonic()))
         self._counts()

@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from edgeeye.localbroker import LocalBroker, find_mosquitto
-from tests.conftest import lingering, shm_segments, small_model_config
+from tests.conftest import Appliance, lingering, shm_segments, small_model_config
 
 PASSWORD = "s3cret-Pa55-not-in-logs"
 
@@ -71,14 +72,20 @@ def _config(tmp_path: Path, broker: LocalBroker, test_data: Path, mqtt: str) -> 
     return small_model_config(tmp_path, broker.port, test_data, source=source, workers=1, mqtt=mqtt)
 
 
-def _results_with(broker: LocalBroker, subscriber_args: list[str], count: int) -> list[dict]:
-    """What ``mosquitto_sub`` (the broker's own client) receives with these options."""
+def _results_with(
+    broker: LocalBroker, subscriber_args: list[str], count: int, appliance: Appliance
+) -> list[dict]:
+    """What ``mosquitto_sub`` (the broker's own client) receives with these options; then
+    the appliance is stopped with SIGTERM (the caller checks how it exited)."""
     if shutil.which("mosquitto_sub") is None:
         pytest.skip("mosquitto_sub is not installed (apt-get install mosquitto-clients)")
     command = ["mosquitto_sub", "-h", "127.0.0.1", "-p", str(broker.port)]
     command += ["-t", "edgeeye/cam1/result", "-C", str(count), "-W", "30", *subscriber_args]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
-    assert done.returncode == 0, done.stderr
+    appliance.signal(signal.SIGTERM)
+    if done.returncode != 0:
+        appliance.wait(30)
+        pytest.fail(f"mosquitto_sub: {done.stderr.strip()}; the appliance said: {appliance.stderr}")
     return [json.loads(line) for line in done.stdout.splitlines()]
 
 
@@ -92,8 +99,8 @@ def test_username_and_password_file_are_accepted_and_the_password_never_printed(
         test_data,
         f"username: cam, password_file: {tmp_path / 'password'}",
     )
-    appliance = appliance_factory(config, "--duration", "8")
-    results = _results_with(password_broker, ["-u", "cam", "-P", PASSWORD], 5)
+    appliance = appliance_factory(config, "--duration", "60")
+    results = _results_with(password_broker, ["-u", "cam", "-P", PASSWORD], 5, appliance)
     assert len(results) == 5 and all(r["device"] == "cam1" for r in results)
     assert appliance.wait(30) == 0, appliance.stderr
     assert PASSWORD not in appliance.stderr
@@ -114,9 +121,9 @@ def test_a_systemd_credential_supplies_the_password(
         tmp_path, password_broker, test_data, "username: cam, password_credential: mqtt-password"
     )
     appliance = appliance_factory(
-        config, "--duration", "6", env={"CREDENTIALS_DIRECTORY": str(credentials)}
+        config, "--duration", "60", env={"CREDENTIALS_DIRECTORY": str(credentials)}
     )
-    assert len(_results_with(password_broker, ["-u", "cam", "-P", PASSWORD], 3)) == 3
+    assert len(_results_with(password_broker, ["-u", "cam", "-P", PASSWORD], 3, appliance)) == 3
     assert appliance.wait(30) == 0, appliance.stderr
 
 
@@ -162,8 +169,8 @@ def test_tls_with_our_ca_delivers_results(tmp_path, test_data, appliance_factory
     )
     with broker:
         config = _config(tmp_path, broker, test_data, f"tls: {{ca_file: {files['ca']}}}")
-        appliance = appliance_factory(config, "--duration", "6")
-        results = _results_with(broker, ["--cafile", str(files["ca"])], 3)
+        appliance = appliance_factory(config, "--duration", "60")
+        results = _results_with(broker, ["--cafile", str(files["ca"])], 3, appliance)
         assert len(results) == 3
         assert appliance.wait(30) == 0, appliance.stderr
 
@@ -198,3 +205,37 @@ def _edgeeye() -> list[str]:
     import sys
 
     return [sys.executable, "-m", "edgeeye"]
+
+
+def test_a_broker_certificate_our_ca_does_not_trust_exits_7_naming_the_broker(
+    tmp_path, test_data, appliance_factory
+):
+    broker = _broker_or_skip()
+    files = _make_certificates(broker.dir)
+    (tmp_path / "other").mkdir()
+    other_ca = _make_certificates(tmp_path / "other")["ca"]  # a CA that signed nothing here
+    broker._listener_options = (f"certfile {files['server']}", f"keyfile {files['server-key']}")
+    with broker:
+        config = _config(tmp_path, broker, test_data, f"tls: {{ca_file: {other_ca}}}")
+        appliance = appliance_factory(config, "--duration", "60")
+        assert appliance.wait(60) == 7, appliance.stderr
+    assert appliance.stderr.strip().splitlines()[-1] == (
+        f"edgeeye: error: broker 127.0.0.1:{broker.port}: TLS certificate not trusted:"
+        " unable to get local issuer certificate (check mqtt.tls.ca_file)"
+    )
+    assert not lingering(appliance.process.pid)
+    assert not [s for s in shm_segments() if s.startswith(f"edgeeye_{appliance.process.pid}_")]
+
+
+def test_tls_to_a_plain_port_says_so_once_and_keeps_results(
+    tmp_path, broker, test_data, appliance_factory
+):
+    (tmp_path / "certs").mkdir()
+    ca = _make_certificates(tmp_path / "certs")["ca"]
+    config = _config(tmp_path, broker, test_data, f"reconnect_max_s: 1, tls: {{ca_file: {ca}}}")
+    appliance = appliance_factory(config, "--duration", "8")
+    assert appliance.wait(30) == 0, appliance.stderr
+    assert appliance.stderr.count(f"cannot reach broker 127.0.0.1:{broker.port}: ") == 1
+    assert "(is it a plain MQTT port? see mqtt.tls)" in appliance.stderr, appliance.stderr
+    outbox = tmp_path / "state" / "edgeeye" / "outbox-cam1.sqlite3"
+    assert outbox.stat().st_size > 0  # the results wait for a broker that can take them

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeeye.errors import SourceError
+from edgeeye.errors import BadFrameError, SourceError
 from edgeeye.frames import PixelFormat
 from edgeeye.picam import Picamera2Source, PicameraSettings
 
@@ -83,7 +83,7 @@ def test_every_request_is_released_even_when_the_copy_fails(fake):
     slot = memoryview(bytearray(source.max_frame_bytes()))
     for sequence in range(5):
         source.read_into(slot, sequence)
-    with pytest.raises(ValueError):
+    with pytest.raises(BadFrameError, match=r"camera 0: .* does not fit the ring's 10-byte"):
         source.read_into(memoryview(bytearray(10)), 5)  # a slot too small to copy into
     camera = fake.INSTANCES[0]
     assert camera.acquired == camera.released == 6
@@ -118,3 +118,49 @@ def test_missing_picamera2_names_the_camera(monkeypatch):
     monkeypatch.setitem(sys.modules, "picamera2", None)
     with pytest.raises(SourceError, match=r"camera 0: picamera2 is not installed"):
         _source().open()
+
+
+def test_a_lores_size_adjusted_by_libcamera_is_used_as_configured(fake, monkeypatch):
+    monkeypatch.setattr(fake, "WIDTH_ALIGNMENT", 64)  # 224 -> 256, as an ISP might round
+    source = _source()
+    source.open()
+    slot = memoryview(bytearray(source.max_frame_bytes()))
+    frame = source.read_into(slot, sequence=0)
+    assert (frame.width, frame.height) == (256, HEIGHT)
+    padded = fake.lores_pattern("RGB888", 256, HEIGHT, frame=0).reshape(HEIGHT, -1)
+    assert bytes(slot[: 256 * HEIGHT * 3]) == padded[:, : 256 * 3].tobytes()
+    source.close()
+
+
+def test_a_lores_size_adjusted_beyond_the_slots_is_refused_at_open(fake, monkeypatch):
+    monkeypatch.setattr(fake, "WIDTH_ALIGNMENT", 512)
+    source = _source(camera_index=3)
+    with pytest.raises(SourceError, match=r"camera 3: libcamera configured lores 512x160"):
+        source.open()
+    assert fake.INSTANCES[0].closed
+
+
+@pytest.mark.parametrize(
+    ("platform", "fault", "expected"),
+    [
+        ("PISP", "uint16", r"camera 0: frame of uint16 pixels \(160x224x3\), expected uint8"),
+        ("VC4", "uint16", r"camera 0: frame of uint16 pixels \(240x256\), expected uint8"),
+        ("PISP", "short", r"camera 0: frame of shape 80x224x3, expected 160x224x3"),
+        ("VC4", "short", r"camera 0: frame of shape 120x256, expected 240x224"),
+    ],
+)
+def test_frames_of_the_wrong_dtype_or_size_are_bad_frames_naming_the_camera(
+    fake, monkeypatch, platform, fault, expected
+):
+    monkeypatch.setattr(fake, "PLATFORM", platform)
+    source = _source()
+    source.open()
+    monkeypatch.setattr(fake, "FRAME_FAULT", fault)
+    slot = memoryview(bytearray(source.max_frame_bytes()))
+    slot[:] = b"\x00" * len(slot)
+    with pytest.raises(BadFrameError, match=expected):
+        source.read_into(slot, sequence=0)
+    assert not any(slot)  # nothing half-copied
+    camera = fake.INSTANCES[0]
+    assert camera.acquired == camera.released == 1
+    source.close()

@@ -9,10 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from edgeeye.errors import SourceError
+from edgeeye.errors import BadFrameError, SourceError
 from edgeeye.frames import PixelFormat, read_stamps
 from edgeeye.sources import (
-    BadFrameError,
     ImagesSettings,
     ImagesSource,
     SyntheticSettings,
@@ -74,6 +73,23 @@ def test_corrupt_file_is_a_bad_frame_naming_the_file(tmp_path, test_data):
     with pytest.raises(BadFrameError, match=r"image .*b.jpg: cannot decode"):
         _read(source, 1, size=1280 * 720 * 3)
     assert source.read_into(memoryview(bytearray(10)), 2) is None
+
+
+def test_an_image_grown_since_the_ring_was_sized_is_skipped_naming_it(tmp_path, test_data):
+    shutil.copy(test_data / "images" / "cat.bmp", tmp_path / "a.bmp")
+    shutil.copy(test_data / "images" / "cat.bmp", tmp_path / "b.bmp")
+    source = ImagesSource(ImagesSettings(str(tmp_path), loop=True))
+    slot_bytes = source.max_frame_bytes()
+    source.open()
+    assert source.bad_frame_limit == 2  # a whole pass with nothing readable is a failure
+    Image.open(test_data / "images" / "cat_720p.jpg").save(tmp_path / "b.bmp")
+    slot = memoryview(bytearray(slot_bytes))
+    assert source.read_into(slot, 0).width == 512
+    with pytest.raises(
+        BadFrameError, match=rf"image .*b.bmp: a 720x1280x3 frame does not fit .*{slot_bytes}-byte"
+    ):
+        source.read_into(slot, 1)
+    assert source.read_into(slot, 2).tag == 0  # and it goes on with the next file
 
 
 def test_nothing_to_read_is_a_source_error_naming_the_path(tmp_path):

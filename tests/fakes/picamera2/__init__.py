@@ -27,6 +27,12 @@ OPEN_ERROR: Exception | None = None
 #: plug it back: opening fails as picamera2 does with no camera, and a running capture
 #: times out as libcamera does when the cable goes.
 STATE_FILE = os.environ.get("FAKE_PICAMERA2_STATE")
+#: libcamera rounds a stream's width up to what the ISP can produce and picamera2 reports
+#: the adjusted size in ``camera_config``; 1 means every size is taken as asked.
+WIDTH_ALIGNMENT = int(os.environ.get("FAKE_PICAMERA2_WIDTH_ALIGNMENT", "1"))
+#: Frames that are not what was configured: "uint16" (16-bit pixels, as a raw stream
+#: gives) or "short" (half the rows, a truncated buffer); None for good frames.
+FRAME_FAULT = os.environ.get("FAKE_PICAMERA2_FRAME_FAULT")
 
 
 def _unplugged() -> bool:
@@ -86,6 +92,10 @@ class MappedArray:
         else:
             rows = buffer.reshape(height, width * 3 + ROW_PADDING)
             self.array = rows[:, : width * 3].reshape(height, width, 3)
+        if FRAME_FAULT == "uint16":
+            self.array = self.array.astype(np.uint16) << 2  # 10-bit samples in 16 bits
+        elif FRAME_FAULT == "short":
+            self.array = self.array[: self.array.shape[0] // 2]
         return self
 
     def __exit__(self, *_exc: object) -> None:
@@ -134,6 +144,8 @@ class Picamera2:
                 raise RuntimeError("lores stream dimensions may not exceed main stream")
             if PLATFORM == "VC4" and lores["format"] not in ("YUV420", "YVU420"):
                 raise RuntimeError("lores stream must be YUV")
+            aligned = -(-lores_w // WIDTH_ALIGNMENT) * WIDTH_ALIGNMENT
+            config = {**config, "lores": {**lores, "size": (aligned, lores_h)}}
         self.camera_config = config
 
     def start(self) -> None:

@@ -1,0 +1,165 @@
+"""The inference processes as a group: start them, find the dead and the hung, retire, roll.
+
+The pool does the mechanics; the supervisor keeps the policy (whether a restart is one too
+many, what a failure means for the run).  Whatever a new worker is given (config, model,
+ring, publisher) is read from the pool's attributes at start, so the supervisor swaps a
+ring or a publisher by assigning it here.
+"""
+
+from __future__ import annotations
+
+import queue
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from edgeeye.children import Child, exit_description, stop_process
+from edgeeye.config import AppConfig
+from edgeeye.errors import ChildProcessFailed
+from edgeeye.model import ModelSpec
+from edgeeye.publisher import Publisher
+from edgeeye.ring import FrameRing
+from edgeeye.worker import WorkerSpec, run_worker
+
+READY_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True)
+class DeadWorker:
+    """A worker found dead, its slots already taken back from the ring."""
+
+    worker_id: int
+    cause: str
+    hung: bool  # we killed it for overrunning its invoke deadline
+    slots_recovered: int
+
+
+class WorkerPool:
+    """Worker processes by id, each with its own results pipe and its own retire event."""
+
+    def __init__(
+        self,
+        ctx: Any,
+        log_queue: Any,
+        on_event: Callable[[tuple[Any, ...]], None],
+        interrupted: Callable[[], bool],
+    ) -> None:
+        """``on_event`` handles a publisher event while the pool waits for workers to load
+        (it raises to abort the wait); ``interrupted`` says a stop signal arrived."""
+        self._ctx = ctx
+        self._log_queue = log_queue
+        self._on_event = on_event
+        self._interrupted = interrupted
+        self.stop = ctx.Event()  # all workers: finish the waiting frames, then exit
+        self.workers: dict[int, Child] = {}
+        self._retire: dict[int, Any] = {}  # worker id -> its own retire Event
+        self._hung: dict[int, str] = {}  # worker id -> why we killed it
+        # Set by the supervisor before the first start, reassigned on reload.
+        self.config: AppConfig
+        self.model: ModelSpec
+        self.ring: FrameRing
+        self.publisher: Publisher
+
+    def start(self, worker_id: int) -> None:
+        reader, writer = self._ctx.Pipe(duplex=False)
+        spec = WorkerSpec(
+            worker_id=worker_id,
+            ring=self.ring.handle,
+            model=self.model,
+            top_k=self.config.model.top_k,
+            min_score=self.config.model.min_score,
+            results=writer,
+            stop=self.stop,
+            retire=self._retire.setdefault(worker_id, self._ctx.Event()),
+            log_queue=self._log_queue,
+            log_level=self.config.logging.level,
+            check_stamps=getattr(self.config.source, "stamp", False),
+        )
+        process = self._ctx.Process(
+            target=run_worker, args=(spec,), name=f"edgeeye.worker:{worker_id}"
+        )
+        process.start()
+        writer.close()  # the worker holds the only write end: its exit ends our reads
+        self.publisher.add_worker(worker_id, reader)
+        self.workers[worker_id] = Child(process, reader)
+
+    def wait_ready(self, waiting: set[int]) -> None:
+        """Wait until these workers have their model loaded (or an event says why not)."""
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while waiting:
+            if self._interrupted():
+                return
+            try:
+                event = self.publisher.events.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                raise ChildProcessFailed(
+                    f"workers {sorted(waiting)} did not load the model in {READY_TIMEOUT_S:.0f} s"
+                ) from None
+            self._on_event(event)
+            if event[0] == "ready":
+                waiting.discard(event[1])
+
+    def kill_hung(self, deadline_s: float) -> None:
+        """Kill every worker that has been in one invoke for longer than ``deadline_s``."""
+        deadline_ns = int(deadline_s * 1e9)
+        now_ns = time.monotonic_ns()
+        for worker_id, child in self.workers.items():
+            busy_since = int(self.ring.worker_busy_since_ns[worker_id])
+            if busy_since and now_ns - busy_since > deadline_ns and worker_id not in self._hung:
+                self._hung[worker_id] = (
+                    f"was stuck in one invoke for {(now_ns - busy_since) / 1e9:.1f} s"
+                )
+                child.process.kill()
+
+    def reap(self) -> list[DeadWorker]:
+        """Forget the workers that have exited and take their ring slots back."""
+        dead = []
+        for worker_id, child in list(self.workers.items()):
+            if child.process.is_alive():
+                continue
+            child.process.join(1.0)
+            del self.workers[worker_id]
+            hung = self._hung.pop(worker_id, None)
+            dead.append(
+                DeadWorker(
+                    worker_id=worker_id,
+                    cause=hung or exit_description(child.process.exitcode),
+                    hung=hung is not None,
+                    slots_recovered=self.ring.reclaim_worker(worker_id),
+                )
+            )
+        return dead
+
+    def retire(self, worker_ids: list[int]) -> None:
+        """Stop these workers before their next frame (timed) and take their slots back."""
+        for worker_id in worker_ids:
+            child = self.workers.pop(worker_id)
+            self._retire.pop(worker_id).set()
+            stop_process(child.process, self.config.supervisor.invoke_deadline_s + 2.0)
+            self.ring.reclaim_worker(worker_id)
+
+    def roll(self) -> None:
+        """Replace workers one at a time, each after its successor has loaded the model, so
+        the others keep classifying; start or retire workers for a new count."""
+        target = self.config.worker_count
+        for worker_id in sorted(self.workers):
+            self.retire([worker_id])
+            if worker_id < target:
+                self.start(worker_id)
+                self.wait_ready({worker_id})
+        missing = set(range(target)) - set(self.workers)
+        for worker_id in sorted(missing):
+            self.start(worker_id)
+        self.wait_ready(missing)
+
+    def stop_all(self, deadline: float) -> None:
+        """Let every worker finish its waiting frames until ``deadline`` (monotonic), then kill."""
+        self.stop.set()
+        for worker_id, child in self.workers.items():
+            stop_process(child.process, deadline - time.monotonic())
+            self.ring.reclaim_worker(worker_id)
+
+    def kill_all(self) -> None:
+        for child in self.workers.values():
+            child.process.kill()
