@@ -57,12 +57,16 @@ class LocalBroker:
         port: int | None = None,
         persistent: bool = False,
         listener_options: tuple[str, ...] = (),
+        prelude: tuple[str, ...] = (),
     ) -> None:
         """``listener_options`` are mosquitto.conf lines for the listener (TLS files,
-        ``password_file``, ``allow_anonymous false``); files they name belong in ``dir``."""
+        ``password_file``, ``allow_anonymous false``, further listeners); files they name
+        belong in ``dir``.  ``prelude`` lines come before any listener
+        (``per_listener_settings true``)."""
         self.port = port or free_port()
         self.host = "127.0.0.1"
         self._listener_options = listener_options
+        self._prelude = prelude
         self._dir = Path(tempfile.mkdtemp(prefix="edgeeye-broker-"))
         self.dir = self._dir
         _let_mosquitto_write(self._dir)
@@ -75,6 +79,7 @@ class LocalBroker:
         if not any(line.startswith("allow_anonymous") for line in options):
             options.append("allow_anonymous true")
         lines = [
+            *self._prelude,
             f"listener {self.port} 127.0.0.1",
             *options,
             f"persistence {'true' if self._persistent else 'false'}",

@@ -8,6 +8,7 @@ ring or a publisher by assigning it here.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import time
 from collections.abc import Callable
@@ -90,15 +91,34 @@ class WorkerPool:
         while waiting:
             if self._interrupted():
                 return
-            try:
-                event = self.publisher.events.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
+            if time.monotonic() > deadline:
                 raise ChildProcessFailed(
                     f"workers {sorted(waiting)} did not load the model in {READY_TIMEOUT_S:.0f} s"
-                ) from None
+                )
+            try:
+                event = self.publisher.events.get(timeout=0.5)
+            except queue.Empty:
+                self._check_alive(waiting)
+                continue
             self._on_event(event)
             if event[0] == "ready":
                 waiting.discard(event[1])
+
+    def _check_alive(self, waiting: set[int]) -> None:
+        """A worker that died before it was ready (a crash at import, say) fails the wait
+        now rather than at the timeout; its line, if it sent one, was handled first."""
+        for worker_id in sorted(waiting):
+            process = self.workers[worker_id].process
+            if not process.is_alive():
+                # The publisher thread may still be passing on the line the worker sent
+                # before exiting (a model that fails to load): that says more than the exit.
+                with contextlib.suppress(queue.Empty):
+                    while True:
+                        self._on_event(self.publisher.events.get(timeout=1.0))
+                raise ChildProcessFailed(
+                    f"worker {worker_id} {exit_description(process.exitcode)}"
+                    " before it had loaded the model"
+                )
 
     def kill_hung(self, deadline_s: float) -> None:
         """Kill every worker that has been in one invoke for longer than ``deadline_s``."""

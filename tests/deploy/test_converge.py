@@ -1,0 +1,172 @@
+"""The playbook against one booted Bookworm machine, and the service's life after it.
+
+The tests run in file order on one target: converge, idempotence, a SIGKILL, a config
+change pushed by the playbook, the watchdog, and the stop.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+
+import pytest
+
+from tests.conftest import Subscriber
+from tests.deploy.conftest import Playbook, start_targets, target_broker
+
+pytestmark = pytest.mark.timeout(900)
+HOST = "cam-t1"
+
+
+@pytest.fixture(scope="module")
+def rig(deploy_dir, ssh_key, wheelhouse):
+    """One target, its broker, a playbook for it, and the first converge."""
+    (target,) = start_targets(deploy_dir, ssh_key, {HOST: 1})
+    broker = None
+    try:
+        broker = target_broker([target])
+        playbook = Playbook([target], broker, deploy_dir, wheelhouse)
+        first = playbook.run()
+        yield target, broker, playbook, first
+    finally:
+        if broker is not None:
+            broker.close()
+        target.stop()
+
+
+@pytest.fixture
+def subscriber(rig):
+    sub = Subscriber(rig[1], f"edgeeye/{HOST}/#")
+    yield sub
+    sub.close()
+
+
+def _results(subscriber: Subscriber, count: int, timeout: float = 60) -> list[dict]:
+    received = subscriber.collect(
+        lambda r: sum(m.topic.endswith("/result") for m in r) >= count, timeout
+    )
+    return [json.loads(m.payload) for m in received if m.topic.endswith("/result")]
+
+
+def test_converge_installs_a_hardened_service_that_publishes(rig, subscriber, note):
+    target, _broker, _playbook, first = rig
+    assert first.returncode == 0, first.output[-3000:]
+    assert first.recap[HOST]["failed"] == 0 and first.changed(HOST) > 10
+    note(f"converge: {first.seconds:.0f} s, {first.changed(HOST)} changed tasks")
+    assert "video" in target.ssh("id -nG edgeeye").stdout.split()
+    runtime = target.ssh(
+        "/opt/edgeeye/bin/python -c 'from edgeeye.interpreter import interpreter_class;"
+        " print(interpreter_class()[1])'"
+    )
+    assert runtime.stdout.strip() in ("ai-edge-litert", "tflite-runtime")
+    assert target.ssh("stat -c '%U:%G %a' /etc/edgeeye/edgeeye.yaml").stdout.split() == [
+        "root:edgeeye",
+        "640",
+    ]
+    config = target.ssh("cat /etc/edgeeye/edgeeye.yaml").stdout
+    assert "password_credential: mqtt-password" in config
+    assert "example-mqtt-password" not in config  # the vault's password stays out of it
+    assert target.ssh("systemctl is-enabled edgeeye").stdout.strip() == "enabled"
+    assert target.service("ActiveState") == "active"
+    assert target.service("StatusText") == "classifying with 1 workers"  # from sd_notify
+    results = _results(subscriber, 5)
+    assert len(results) >= 5 and {r["device"] for r in results} == {HOST}
+    assert all(r["labels"] for r in results)
+    verify = target.ssh("systemd-analyze verify /etc/systemd/system/edgeeye.service 2>&1")
+    assert verify.stdout.strip() == "", verify.stdout
+    score = target.ssh("systemd-analyze security edgeeye --no-pager | tail -1").stdout
+    note(f"on the target: {score.strip()}")
+
+
+def test_a_second_run_changes_nothing(rig, note):
+    playbook = rig[2]
+    again = playbook.run()
+    assert again.returncode == 0, again.output[-3000:]
+    assert again.changed(HOST) == 0, again.output[-3000:]
+    note(f"idempotence run: {again.seconds:.0f} s, 0 changed")
+
+
+def test_systemd_restarts_a_killed_service_and_results_resume(rig, subscriber):
+    target = rig[0]
+    before = int(target.service("NRestarts"))
+    old_pid = target.service("MainPID")
+    target.ssh("systemctl kill -s KILL edgeeye")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if target.service("ActiveState") == "active" and target.service("MainPID") != old_pid:
+            break
+        time.sleep(0.5)
+    assert int(target.service("NRestarts")) == before + 1
+    killed_at = time.monotonic()
+    results = _results(subscriber, 3)
+    assert len(results) >= 3, f"no results {time.monotonic() - killed_at:.0f} s after restart"
+
+
+def test_a_config_change_is_reloaded_not_restarted_and_takes_effect(rig, subscriber):
+    target, _broker, playbook, _first = rig
+    pid = target.service("MainPID")
+    changed = playbook.run(edgeeye_config_extra={"workers": 1, "model": {"top_k": 2}})
+    assert changed.returncode == 0, changed.output[-3000:]
+    assert "RUNNING HANDLER [edgeeye : Reload edgeeye]" in changed.output
+    assert re.search(r"changed: \[cam-t1\]", _section(changed.output, "Reload edgeeye"))
+    assert "changed" not in _section(changed.output, "Restart edgeeye")
+    assert target.service("MainPID") == pid  # reloaded in place
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        latest = _results(subscriber, 1, timeout=5)
+        if latest and len(latest[-1]["labels"]) == 2:
+            break
+        subscriber.received.clear()
+    assert latest and len(latest[-1]["labels"]) == 2, latest[-1:]
+
+
+def test_the_watchdog_restarts_a_service_that_stops_making_progress(rig, subscriber):
+    target, _broker, playbook, _first = rig
+    # Stalled means no frame classified for 2 s; the supervisor must not kill the stuck
+    # workers itself first (deadline 600 s).  Pushed as a config change, as a user would.
+    extra = {"workers": 1, "supervisor": {"progress_timeout_s": 2, "invoke_deadline_s": 600}}
+    assert playbook.run(edgeeye_config_extra=extra).returncode == 0
+    # A runtime drop-in (gone at reboot): workers that hang in their first invoke, and a
+    # short watchdog.
+    target.ssh(
+        "mkdir -p /run/systemd/system/edgeeye.service.d && printf '%s\\n' '[Service]'"
+        " 'Environment=EDGEEYE_TEST_FREEZE=all' 'WatchdogSec=4'"
+        " > /run/systemd/system/edgeeye.service.d/freeze.conf"
+        " && systemctl daemon-reload && systemctl restart edgeeye"
+    )
+    before = int(target.service("NRestarts"))
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and int(target.service("NRestarts")) == before:
+        time.sleep(1)
+    journal = target.ssh("journalctl -u edgeeye --no-pager -n 200").stdout
+    assert "Watchdog timeout" in journal, journal[-2000:]
+    assert int(target.service("NRestarts")) == before + 1
+    target.ssh(
+        "rm /run/systemd/system/edgeeye.service.d/freeze.conf && systemctl daemon-reload"
+        " && systemctl restart edgeeye"
+    )
+    subscriber.received.clear()
+    assert len(_results(subscriber, 3)) >= 3
+
+
+def test_stop_is_timely_and_leaves_no_process_and_no_shared_memory(rig, note):
+    target = rig[0]
+    started = time.monotonic()
+    target.ssh("systemctl stop edgeeye")
+    seconds = time.monotonic() - started
+    timeout = float(target.service("TimeoutStopUSec").rstrip("s") or 0)
+    note(f"systemctl stop: {seconds:.1f} s (TimeoutStopSec {timeout:.0f} s)")
+    assert seconds < timeout
+    assert target.service("Result") == "success"
+    assert target.ssh("pgrep -u edgeeye", check=False).stdout == ""
+    assert target.ssh("ls /dev/shm").stdout.split() == []
+
+
+def _section(output: str, handler: str) -> str:
+    """The lines of one handler's run in the playbook output."""
+    start = output.find(f"RUNNING HANDLER [edgeeye : {handler}]")
+    if start < 0:
+        return ""
+    end = output.find("\n\n", output.find("\n", start) + 1)
+    return output[start:end]
