@@ -6,13 +6,20 @@ change pushed by the playbook, the watchdog, and the stop.
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import hashlib
+import http.server
 import json
 import re
+import threading
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from tests.conftest import Subscriber
+from tests.conftest import TEST_DATA, Subscriber
 from tests.deploy.conftest import Playbook, start_targets, target_broker
 
 pytestmark = pytest.mark.timeout(900)
@@ -121,6 +128,44 @@ def test_a_config_change_is_reloaded_not_restarted_and_takes_effect(rig, subscri
     assert latest and len(latest[-1]["labels"]) == 2, latest[-1:]
 
 
+def test_a_model_downloaded_with_its_checksum_restarts_and_a_wrong_checksum_is_refused(
+    rig, subscriber
+):
+    target, _broker, playbook, _first = rig
+    models = TEST_DATA / "models"
+    with _http_server(models, target.host_address) as base:
+        model = "mobilenet_v2_1.0_224_quant.tflite"
+        by_url = {
+            "edgeeye_model_src": "",
+            "edgeeye_labels_src": "",
+            "edgeeye_model_url": f"{base}/{model}",
+            "edgeeye_model_sha256": _sha256(models / model),
+            "edgeeye_labels_url": f"{base}/imagenet_labels.txt",
+            "edgeeye_labels_sha256": _sha256(models / "imagenet_labels.txt"),
+        }
+        pid = target.service("MainPID")
+        downloaded = playbook.run(**by_url)
+        assert downloaded.returncode == 0, downloaded.output[-3000:]
+        assert "changed" in _section(downloaded.output, "Restart edgeeye")
+        assert target.service("MainPID") != pid
+        # Results the old process left unacknowledged come first (from its outbox), then
+        # only the new model's.
+        received = subscriber.collect(
+            lambda r: sum(b'"model":"mobilenet_v2_1.0_224_quant"' in m.payload for m in r) >= 3,
+            60,
+        )
+        models = [json.loads(m.payload)["model"] for m in received if m.topic.endswith("/result")]
+        first_new = models.index("mobilenet_v2_1.0_224_quant")
+        assert set(models[first_new:]) == {"mobilenet_v2_1.0_224_quant"}, models
+        # Another file behind the URL than the checksum says: refused, nothing restarted.
+        pid = target.service("MainPID")
+        tampered = {**by_url, "edgeeye_model_url": f"{base}/mobilenet_v1_0.25_128_quant.tflite"}
+        refused = playbook.run(**tampered)
+    assert refused.returncode != 0 and refused.recap[HOST]["failed"] == 1
+    assert "checksum" in refused.output.lower()
+    assert target.service("MainPID") == pid and target.service("ActiveState") == "active"
+
+
 def test_the_watchdog_restarts_a_service_that_stops_making_progress(rig, subscriber):
     target, _broker, playbook, _first = rig
     # Stalled means no frame classified for 2 s; the supervisor must not kill the stuck
@@ -170,3 +215,21 @@ def _section(output: str, handler: str) -> str:
         return ""
     end = output.find("\n\n", output.find("\n", start) + 1)
     return output[start:end]
+
+
+@contextlib.contextmanager
+def _http_server(folder: Path, address: str) -> Iterator[str]:
+    """Files served on the target's host address: the only place the target can reach."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    server = http.server.ThreadingHTTPServer((address, 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://{address}:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
