@@ -129,19 +129,25 @@ class Playbook:
     """``ansible-playbook ansible/site.yml`` against these targets, as a user runs it."""
 
     def __init__(
-        self, targets: list[Target], broker: LocalBroker, folder: Path, wheelhouse: Path
+        self,
+        targets: list[Target],
+        broker: LocalBroker,
+        folder: Path,
+        wheelhouse: Path,
+        ssh_key: Path | None = None,
     ) -> None:
         self.folder = folder
         self.wheelhouse = wheelhouse
-        ssh_key = folder / "id_ed25519"
+        ssh_key = ssh_key or folder / "id_ed25519"
         self.hosts = {
             target.name: {
                 "ansible_host": target.address,
+                "ansible_port": target.ssh_port,
                 "ansible_user": "pi",
                 "ansible_ssh_private_key_file": str(ssh_key),
                 "ansible_ssh_common_args": SSH_OPTIONS,
                 "edgeeye_mqtt_host": target.host_address,
-                "edgeeye_mqtt_port": broker.port,
+                "edgeeye_mqtt_port": getattr(target, "mqtt_port", broker.port),
                 "edgeeye_model_src": str(TEST_DATA / "models/mobilenet_v1_0.25_128_quant.tflite"),
                 "edgeeye_labels_src": str(TEST_DATA / "models/imagenet_labels.txt"),
                 "edgeeye_source": {"type": "synthetic", "fps": 10},

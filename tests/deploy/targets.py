@@ -65,6 +65,7 @@ class Target:
         self._ssh_key = ssh_key
         self._nspawn: subprocess.Popen[bytes] | None = None
         self.console_log = workdir / "console.log"
+        self.ssh_port = 22
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -88,15 +89,8 @@ class Target:
                 stdout=console,
                 stderr=subprocess.STDOUT,
             )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._nspawn.poll() is not None:
-                console = self.console_log.read_text()[-800:]
-                raise RuntimeError(f"{self.name} did not boot: {console}")
-            if self.ssh("systemctl is-system-running --wait", check=False).returncode in (0, 1):
-                return self
-            time.sleep(0.5)
-        raise RuntimeError(f"{self.name}: no SSH after {timeout:.0f} s")
+        self.wait_for_ssh(self._nspawn, timeout)
+        return self
 
     def stop(self) -> None:
         """Power the machine off (SIGTERM asks its systemd to halt), then remove it."""
@@ -132,6 +126,8 @@ class Target:
                 *SSH_OPTIONS.split(),
                 "-i",
                 str(self._ssh_key),
+                "-p",
+                str(self.ssh_port),
                 f"pi@{self.address}",
                 "sudo",
                 "sh",
@@ -154,6 +150,18 @@ class Target:
         return self.ssh(f"systemctl show -p {prop} --value edgeeye").stdout.strip()
 
     # -- making it -----------------------------------------------------------------------
+
+    def wait_for_ssh(self, process: subprocess.Popen[bytes], timeout: float) -> None:
+        """Until the machine's systemd says it is up (or degraded) over SSH."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                console = self.console_log.read_text(errors="replace")[-800:]
+                raise RuntimeError(f"{self.name} did not boot: {console}")
+            if self.ssh("systemctl is-system-running --wait", check=False).returncode in (0, 1):
+                return
+            time.sleep(0.5)
+        raise RuntimeError(f"{self.name}: no SSH after {timeout:.0f} s")
 
     def _make_network(self) -> None:
         self.stop_network_leftovers()
