@@ -89,6 +89,14 @@ def _results_with(
     return [json.loads(line) for line in done.stdout.splitlines()]
 
 
+def _assert_refused(appliance: Appliance, line: str) -> None:
+    """Exit 7 with ``line`` as the last word, and no process or segment left behind."""
+    assert appliance.wait(60) == 7, appliance.stderr
+    assert appliance.stderr.strip().splitlines()[-1] == f"edgeeye: error: {line}"
+    assert not lingering(appliance.process.pid)
+    assert not [s for s in shm_segments() if s.startswith(f"edgeeye_{appliance.process.pid}_")]
+
+
 def test_username_and_password_file_are_accepted_and_the_password_never_printed(
     tmp_path, password_broker, test_data, appliance_factory
 ):
@@ -135,14 +143,11 @@ def test_a_wrong_password_exits_7_naming_the_broker_and_leaves_nothing(
         tmp_path, password_broker, test_data, f"username: cam, password_file: {tmp_path}/password"
     )
     appliance = appliance_factory(config)
-    assert appliance.wait(60) == 7, appliance.stderr
-    last_line = appliance.stderr.strip().splitlines()[-1]
-    assert last_line == (
-        f"edgeeye: error: broker 127.0.0.1:{password_broker.port} refused the connection:"
-        " Not authorized (check mqtt.username and the password)"
+    _assert_refused(
+        appliance,
+        f"broker 127.0.0.1:{password_broker.port} refused the connection:"
+        " Not authorized (check mqtt.username and the password)",
     )
-    assert not lingering(appliance.process.pid)
-    assert not [s for s in shm_segments() if s.startswith(f"edgeeye_{appliance.process.pid}_")]
 
 
 def test_an_unreadable_password_file_exits_2_naming_it(
@@ -218,13 +223,11 @@ def test_a_broker_certificate_our_ca_does_not_trust_exits_7_naming_the_broker(
     with broker:
         config = _config(tmp_path, broker, test_data, f"tls: {{ca_file: {other_ca}}}")
         appliance = appliance_factory(config, "--duration", "60")
-        assert appliance.wait(60) == 7, appliance.stderr
-    assert appliance.stderr.strip().splitlines()[-1] == (
-        f"edgeeye: error: broker 127.0.0.1:{broker.port}: TLS certificate not trusted:"
-        " unable to get local issuer certificate (check mqtt.tls.ca_file)"
-    )
-    assert not lingering(appliance.process.pid)
-    assert not [s for s in shm_segments() if s.startswith(f"edgeeye_{appliance.process.pid}_")]
+        _assert_refused(
+            appliance,
+            f"broker 127.0.0.1:{broker.port}: TLS certificate not trusted:"
+            " unable to get local issuer certificate (check mqtt.tls.ca_file)",
+        )
 
 
 def test_tls_to_a_plain_port_says_so_once_and_keeps_results(
