@@ -143,6 +143,15 @@ class MqttTlsConfig(_Frozen):
     key_file: Path | None = None
 
 
+def _topic_prefix(value: str) -> str:
+    if not _TOPIC_PREFIX.match(value):
+        raise ValueError(
+            "must be 1-4 topic levels of letters, digits, '_', '-', '.' separated by '/'"
+            " (no '+', '#', leading or trailing '/')"
+        )
+    return value
+
+
 class MqttConfig(_Frozen):
     host: str = Field("127.0.0.1", min_length=1)
     port: int = Field(1883, ge=1, le=65535)
@@ -179,12 +188,7 @@ class MqttConfig(_Frozen):
     @field_validator("topic_prefix")
     @classmethod
     def _safe_prefix(cls, value: str) -> str:
-        if not _TOPIC_PREFIX.match(value):
-            raise ValueError(
-                "must be 1-4 topic levels of letters, digits, '_', '-', '.' separated by '/'"
-                " (no '+', '#', leading or trailing '/')"
-            )
-        return value
+        return _topic_prefix(value)
 
 
 class OutboxConfig(_Frozen):
@@ -216,6 +220,18 @@ class SupervisorConfig(_Frozen):
     progress_timeout_s: float = Field(30.0, ge=1, le=86400)
 
 
+class HomeAssistantConfig(_Frozen):
+    """MQTT discovery: the appliance shows up in Home Assistant as a device."""
+
+    discovery: bool = True
+    discovery_prefix: str = "homeassistant"
+
+    @field_validator("discovery_prefix")
+    @classmethod
+    def _safe_prefix(cls, value: str) -> str:
+        return _topic_prefix(value)
+
+
 class LoggingConfig(_Frozen):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -231,6 +247,7 @@ class AppConfig(_Frozen):
     mqtt: MqttConfig = MqttConfig()
     outbox: OutboxConfig = OutboxConfig()
     supervisor: SupervisorConfig = SupervisorConfig()
+    homeassistant: HomeAssistantConfig = HomeAssistantConfig()
     logging: LoggingConfig = LoggingConfig()
 
     @field_validator("device_id")

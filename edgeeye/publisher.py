@@ -27,6 +27,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from edgeeye.config import AppConfig, MqttConfig, MqttTlsConfig
+from edgeeye.discovery import discovery_messages, removal_messages
 from edgeeye.errors import ConfigError
 from edgeeye.outbox import Outbox
 from edgeeye.payloads import (
@@ -79,6 +80,7 @@ class Publisher:
         self._thread = threading.Thread(target=self._run, name="edgeeye.publisher", daemon=True)
         self._latency = LatencyWindow()
         self._started = time.monotonic()
+        self._fps_since = (self._started, 0)  # (when, frames_classified) of the last stats
         # Message ids handed to paho but not yet acknowledged (QoS 1/2) or written (QoS 0),
         # mapped to whether they carry a result.  on_publish may run before publish()
         # returns, hence ``_early_acks``.  The lock is never held while calling into paho:
@@ -132,6 +134,7 @@ class Publisher:
         self._connected_once = True
         info = client.publish(self._config.topic("status"), STATUS_ONLINE, qos=1, retain=True)
         self._track(info, (_OTHER, 0))
+        self._publish_discovery(client)
 
     def _on_connect_fail(self, _client, _userdata) -> None:
         # paho calls this from inside its ``except OSError``: the exception says why.
@@ -352,8 +355,23 @@ class Publisher:
             acknowledged, self._acked_rows = self._acked_rows, []
         self._outbox.remove(acknowledged)
 
+    def _publish_discovery(self, client: mqtt.Client) -> None:
+        """Home Assistant's retained configs, at every connect (a broker may have lost them);
+        with discovery off, empty ones, which remove the device's entities."""
+        if self._config.homeassistant.discovery:
+            messages = discovery_messages(self._config, self.model_name)
+        else:
+            messages = removal_messages(self._config)
+        for topic, payload in messages:
+            self._track(client.publish(topic, payload, qos=1, retain=True), (_OTHER, 0))
+
     def _publish_stats(self) -> None:
         counts = self._counts()
+        now = time.monotonic()
+        classified = counts.get("frames_classified", 0)
+        seconds = now - self._fps_since[0]
+        counts["fps"] = round((classified - self._fps_since[1]) / seconds, 2) if seconds else 0.0
+        self._fps_since = (now, classified)
         counts["results_published"] = self.results_published
         counts["results_not_queued"] = self.results_not_queued
         counts["outbox_queued"] = self._outbox.rows

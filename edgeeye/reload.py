@@ -68,7 +68,8 @@ def plan(
     needed_bytes = make_source(new.source, new_model.input_size).max_frame_bytes()
     return ReloadPlan(
         ring=new.slot_count != old.slot_count or needed_bytes > slot_bytes,
-        publisher=(new.mqtt, new.device_id, new.outbox) != (old.mqtt, old.device_id, old.outbox),
+        publisher=(new.mqtt, new.device_id, new.outbox, new.homeassistant)
+        != (old.mqtt, old.device_id, old.outbox, old.homeassistant),
         workers=(new.model, new.worker_count, new_model)
         != (old.model, old.worker_count, old_model),
         # A camera's lores stream is set to the model's size; other sources do not care.

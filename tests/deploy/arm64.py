@@ -18,9 +18,11 @@ import contextlib
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -47,6 +49,8 @@ def _disk_image(key: Path) -> Path:
     for path in (ssh_dir, ssh_dir / "authorized_keys"):
         os.chown(path, 1000, 1000)
     (tree / "etc/hostname").write_text("cam-arm64\n")
+    with (tree / "etc/hosts").open("a") as hosts:
+        hosts.write("127.0.1.1 cam-arm64\n")
     used_mb = int(subprocess.check_output(["du", "-sm", str(tree)]).split()[0])
     partial = image.with_suffix(".partial")
     subprocess.run(
@@ -80,9 +84,12 @@ class QemuTarget(Target):
              str(_disk_image(self._ssh_key)), str(overlay)],
             check=True,
         )  # fmt: skip
+        # guestfwd runs the relay once per connection the guest opens (a tcp: chardev
+        # would carry a single connection for the life of the VM).
+        relay = f"{sys.executable} -m tests.deploy.arm64 --relay {self._broker_port}"
         network = (
             f"user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:{self.ssh_port}-:22,"
-            f"guestfwd=tcp:{GUEST_BROKER}:{self.mqtt_port}-tcp:127.0.0.1:{self._broker_port}"
+            f"guestfwd=tcp:{GUEST_BROKER}:{self.mqtt_port}-cmd:{relay}"
         )
         with self.console_log.open("wb") as console:
             self._qemu = subprocess.Popen(
@@ -95,6 +102,7 @@ class QemuTarget(Target):
                 stdin=subprocess.DEVNULL,
                 stdout=console,
                 stderr=subprocess.STDOUT,
+                cwd=REPO,
             )  # fmt: skip
         self.wait_for_ssh(self._qemu, timeout)
         return self
@@ -111,7 +119,24 @@ class QemuTarget(Target):
         shutil.rmtree(self._workdir, ignore_errors=True)
 
 
+def relay(port: int) -> None:
+    """Carry one guest connection (stdin/stdout from qemu) to 127.0.0.1:``port``."""
+    connection = socket.create_connection(("127.0.0.1", port))
+
+    def upstream() -> None:
+        while data := os.read(0, 65536):
+            connection.sendall(data)
+        connection.shutdown(socket.SHUT_WR)
+
+    threading.Thread(target=upstream, daemon=True).start()
+    while data := connection.recv(65536):
+        os.write(1, data)
+
+
 def main() -> int:
+    if len(sys.argv) == 3 and sys.argv[1] == "--relay":
+        relay(int(sys.argv[2]))
+        return 0
     if os.geteuid() != 0:
         print("tests.deploy.arm64: run as root (mkfs.ext4 -d of a root-owned tree)")
         return 2
@@ -174,7 +199,8 @@ def main() -> int:
         received = subscriber.collect(lambda r: any(m.topic.endswith("/result") for m in r), 300)
         results = [json.loads(m.payload) for m in received if m.topic.endswith("/result")]
         if not results:
-            print("no result from the arm64 target")
+            print("no result from the arm64 target; its journal:")
+            print(target.ssh("journalctl -u edgeeye --no-pager -n 60", check=False).stdout)
             return 1
         first = results[0]
         figures["first result"] = (

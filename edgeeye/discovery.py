@@ -1,0 +1,160 @@
+"""Home Assistant MQTT discovery: each appliance appears as one device with its entities.
+
+The messages are retained configs on ``<discovery_prefix>/<component>/<node>/<object>/config``
+(Home Assistant's documented topic layout), every entity tied to the appliance's
+availability topic (``<prefix>/<device_id>/status``: online / offline, the last will).
+Turning discovery off publishes empty retained payloads on the same topics, which is how
+Home Assistant removes the entities.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from edgeeye import __version__
+from edgeeye.config import AppConfig
+
+SUPPORT_URL = "https://github.com/edgeeye/edgeeye"
+
+
+@dataclass(frozen=True)
+class Entity:
+    component: str  # sensor, binary_sensor
+    object_id: str
+    name: str
+    leaf: str  # which of our topics carries its state: result, stats, status
+    fields: dict[str, Any]
+
+
+# Templates run in Home Assistant (Jinja); a template rendering "None" makes the state
+# unknown there, which is what a missing top label or an empty latency window means.
+ENTITIES = (
+    Entity(
+        "sensor",
+        "label",
+        "Label",
+        "result",
+        {
+            "value_template": "{{ value_json.labels[0].label if value_json.labels else 'none' }}",
+            "json_attributes_template": (
+                "{{ {'score': (value_json.labels[0].score if value_json.labels else None),"
+                " 'top_k': value_json.labels, 'sequence': value_json.sequence,"
+                " 'captured_at': value_json.captured_at} | tojson }}"
+            ),
+            "icon": "mdi:eye",
+        },
+    ),
+    Entity(
+        "sensor",
+        "score",
+        "Score",
+        "result",
+        {
+            "value_template": (
+                "{{ (value_json.labels[0].score * 100) | round(1) if value_json.labels else None }}"
+            ),
+            "unit_of_measurement": "%",
+            "state_class": "measurement",
+            "icon": "mdi:percent",
+        },
+    ),
+    Entity(
+        "sensor",
+        "fps",
+        "Frames per second",
+        "stats",
+        {
+            "value_template": "{{ value_json.fps }}",
+            "unit_of_measurement": "fps",
+            "state_class": "measurement",
+            "icon": "mdi:speedometer",
+        },
+    ),
+    Entity(
+        "sensor",
+        "latency",
+        "Latency p99",
+        "stats",
+        {
+            "value_template": "{{ value_json.latency_ms.p99 }}",
+            "unit_of_measurement": "ms",
+            "device_class": "duration",
+            "state_class": "measurement",
+        },
+    ),
+    Entity(
+        "sensor",
+        "frames_dropped",
+        "Dropped frames",
+        "stats",
+        {
+            "value_template": "{{ value_json.frames_dropped }}",
+            "state_class": "total_increasing",
+            "entity_category": "diagnostic",
+            "icon": "mdi:image-broken-variant",
+        },
+    ),
+    Entity(
+        "binary_sensor",
+        "online",
+        "Online",
+        "status",
+        {
+            "payload_on": "online",
+            "payload_off": "offline",
+            "device_class": "connectivity",
+            "entity_category": "diagnostic",
+        },
+    ),
+)
+
+
+def node_id(config: AppConfig) -> str:
+    """Home Assistant allows only letters, digits, '_' and '-' in topic node ids."""
+    return "edgeeye_" + re.sub(r"[^A-Za-z0-9_-]", "_", config.device_id)
+
+
+def config_topic(config: AppConfig, entity: Entity) -> str:
+    prefix = config.homeassistant.discovery_prefix
+    return f"{prefix}/{entity.component}/{node_id(config)}/{entity.object_id}/config"
+
+
+def discovery_messages(config: AppConfig, model_name: str) -> list[tuple[str, bytes]]:
+    """(topic, retained payload) for every entity of this appliance."""
+    node = node_id(config)
+    device = {
+        "identifiers": [node],
+        "name": f"edgeeye {config.device_id}",
+        "model": model_name,
+        "manufacturer": "edgeeye",
+        "sw_version": __version__,
+    }
+    origin = {"name": "edgeeye", "sw_version": __version__, "support_url": SUPPORT_URL}
+    messages = []
+    for entity in ENTITIES:
+        payload: dict[str, Any] = {
+            "name": entity.name,
+            "unique_id": f"{node}_{entity.object_id}",
+            # Home Assistant 2025.10 replaced object_id (removed in 2026.4) with this.
+            "default_entity_id": f"{entity.component}.{node}_{entity.object_id}",
+            "state_topic": config.topic(entity.leaf),
+            "device": device,
+            "origin": origin,
+            **entity.fields,
+        }
+        if entity.leaf != "status":  # the online sensor is the availability itself
+            payload["availability_topic"] = config.topic("status")
+            payload["payload_available"] = "online"
+            payload["payload_not_available"] = "offline"
+        if "json_attributes_template" in entity.fields:
+            payload["json_attributes_topic"] = config.topic(entity.leaf)
+        messages.append((config_topic(config, entity), json.dumps(payload).encode()))
+    return messages
+
+
+def removal_messages(config: AppConfig) -> list[tuple[str, bytes]]:
+    """Empty retained payloads on every config topic: Home Assistant drops the entities."""
+    return [(config_topic(config, entity), b"") for entity in ENTITIES]
