@@ -116,6 +116,15 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _watch(args: argparse.Namespace) -> int:
+    from edgeeye.watch import Watcher
+
+    settings = load_config(args.config).mqtt
+    update = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    Watcher(settings.model_copy(update=update), as_json=args.json).run(args.duration)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="edgeeye", description="Classify camera frames on-device and publish to MQTT."
@@ -156,6 +165,14 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--frame", default="640x480", help="frame size, WIDTHxHEIGHT")
     bench.add_argument("--output", default="bench-results", help="folder for JSON/text/PNG")
     bench.set_defaults(handler=_bench)
+
+    watch = commands.add_parser("watch", help="a live table of every edgeeye device on a broker")
+    watch.add_argument("--config", "-c", help="take the broker and topic prefix from this config")
+    watch.add_argument("--host", help="broker host (default: the config's, else 127.0.0.1)")
+    watch.add_argument("--port", type=int, help="broker port")
+    watch.add_argument("--json", action="store_true", help="one JSON line per message instead")
+    watch.add_argument("--duration", type=float, help="stop after this many seconds")
+    watch.set_defaults(handler=_watch)
     return parser
 
 

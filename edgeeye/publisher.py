@@ -109,7 +109,7 @@ class Publisher:
         client.will_set(self._config.topic("status"), STATUS_OFFLINE, qos=1, retain=True)
         settings = self._config.mqtt
         if settings.username:
-            client.username_pw_set(settings.username, _read_password(settings))
+            client.username_pw_set(settings.username, read_password(settings))
         if settings.tls is not None:
             _set_tls(client, settings.tls)
         self._set_reconnect_delay(client)
@@ -389,12 +389,12 @@ class Publisher:
 
 def check_broker_files(settings: MqttConfig) -> None:
     """Raise the error a start would give for an unreadable password or TLS file."""
-    _read_password(settings)
+    read_password(settings)
     if settings.tls is not None:
         _check_tls_files(settings.tls)
 
 
-def _read_password(settings: MqttConfig) -> str:
+def read_password(settings: MqttConfig) -> str:
     """The password's first line; errors name the file, never its content."""
     path = settings.password_path()
     if path is None:
