@@ -107,11 +107,7 @@ class Publisher:
             protocol=mqtt.MQTTv311,
         )
         client.will_set(self._config.topic("status"), STATUS_OFFLINE, qos=1, retain=True)
-        settings = self._config.mqtt
-        if settings.username:
-            client.username_pw_set(settings.username, read_password(settings))
-        if settings.tls is not None:
-            _set_tls(client, settings.tls)
+        apply_credentials(client, self._config.mqtt)
         self._set_reconnect_delay(client)
         client.max_queued_messages_set(MAX_QUEUED_MESSAGES)
         client.on_connect = self._on_connect
@@ -387,14 +383,22 @@ class Publisher:
         self._track(info, (_OTHER, 0))
 
 
+def apply_credentials(client: mqtt.Client, settings: MqttConfig) -> None:
+    """Username, password and TLS as configured; errors name the key and file."""
+    if settings.username:
+        client.username_pw_set(settings.username, _read_password(settings))
+    if settings.tls is not None:
+        _set_tls(client, settings.tls)
+
+
 def check_broker_files(settings: MqttConfig) -> None:
     """Raise the error a start would give for an unreadable password or TLS file."""
-    read_password(settings)
+    _read_password(settings)
     if settings.tls is not None:
         _check_tls_files(settings.tls)
 
 
-def read_password(settings: MqttConfig) -> str:
+def _read_password(settings: MqttConfig) -> str:
     """The password's first line; errors name the file, never its content."""
     path = settings.password_path()
     if path is None:

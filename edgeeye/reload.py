@@ -54,10 +54,6 @@ class ReloadPlan:
     workers: bool = False  # model or its settings, worker count: rolling replacement
     capture: bool = False  # the source, or the model size a camera's lores stream follows
 
-    @property
-    def changes_anything(self) -> bool:
-        return self.ring or self.publisher or self.workers or self.capture
-
 
 def plan(
     old: AppConfig, new: AppConfig, old_model: ModelSpec, new_model: ModelSpec, slot_bytes: int

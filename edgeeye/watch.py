@@ -19,6 +19,7 @@ from typing import Any, TextIO
 import paho.mqtt.client as mqtt
 
 from edgeeye.config import MqttConfig
+from edgeeye.publisher import apply_credentials
 
 LEAVES = ("result", "stats", "status")
 
@@ -100,11 +101,7 @@ class Watcher:
         client.on_connect_fail = self._on_connect_fail
         client.on_message = self._on_message
         client.reconnect_delay_set(1, 10)
-        if settings.username:
-            from edgeeye.publisher import check_broker_files, read_password
-
-            check_broker_files(settings)
-            client.username_pw_set(settings.username, read_password(settings))
+        apply_credentials(client, settings)  # the appliance's own: password file, TLS
         self._client = client
 
     @property

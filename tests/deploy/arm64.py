@@ -26,9 +26,9 @@ import threading
 import time
 from pathlib import Path
 
-from edgeeye.localbroker import LocalBroker, free_port
+from edgeeye.localbroker import free_port
 from tests.conftest import REPO, TEST_DATA, Subscriber
-from tests.deploy.conftest import MQTT_PASSWORD, MQTT_USER, Playbook
+from tests.deploy.conftest import Playbook, target_broker
 from tests.deploy.targets import CACHE, Target, base_tree
 
 GUEST_BROKER = "10.0.2.100"  # the guestfwd address the target publishes to
@@ -155,20 +155,11 @@ def main() -> int:
         check=True,
         stdout=subprocess.DEVNULL,
     )
-    broker = LocalBroker(prelude=("per_listener_settings true",))
+    # The guest reaches the broker through its guestfwd on a loopback port of its own.
     guest_port = free_port()
-    passwords = broker.dir / "passwords"
-    subprocess.run(
-        ["mosquitto_passwd", "-b", "-c", str(passwords), MQTT_USER, MQTT_PASSWORD], check=True
-    )
-    os.chmod(passwords, 0o644)
-    broker._listener_options = (
-        "allow_anonymous true",
-        f"listener {guest_port} 127.0.0.1",
-        "allow_anonymous false",
-        f"password_file {passwords}",
-    )
-    with broker, contextlib.ExitStack() as stack:
+    broker = target_broker(["127.0.0.1"], port=guest_port)
+    with contextlib.ExitStack() as stack:
+        stack.callback(broker.close)
         target = QemuTarget(work / "target", key, guest_port)
         stack.callback(target.stop)
         booted = time.monotonic()

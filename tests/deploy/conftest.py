@@ -97,9 +97,10 @@ def start_targets(deploy_dir: Path, ssh_key: Path, names: dict[str, int]) -> lis
     return targets
 
 
-def target_broker(targets: list[Target]) -> LocalBroker:
-    """A mosquitto the targets reach on their host address (with the vault's password),
-    and the tests on 127.0.0.1 (anonymous)."""
+def target_broker(hosts: list[str], port: int | None = None) -> LocalBroker:
+    """A running mosquitto the targets reach on ``hosts`` (their host addresses) at ``port``
+    (default: the broker's own) with the vault's password, and the tests on 127.0.0.1
+    at ``broker.port`` (anonymous)."""
     broker = LocalBroker(prelude=("per_listener_settings true",))
     passwords = broker.dir / "passwords"  # a folder mosquitto may read
     subprocess.run(
@@ -107,8 +108,8 @@ def target_broker(targets: list[Target]) -> LocalBroker:
     )
     os.chmod(passwords, 0o644)
     remote = []
-    for target in targets:
-        remote += [f"listener {broker.port} {target.host_address}", "allow_anonymous false",
+    for host in hosts:
+        remote += [f"listener {port or broker.port} {host}", "allow_anonymous false",
                    f"password_file {passwords}"]  # fmt: skip
     broker._listener_options = ("allow_anonymous true", *remote)
     return broker.start()

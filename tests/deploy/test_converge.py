@@ -32,7 +32,7 @@ def rig(deploy_dir, ssh_key, wheelhouse):
     (target,) = start_targets(deploy_dir, ssh_key, {HOST: 1})
     broker = None
     try:
-        broker = target_broker([target])
+        broker = target_broker([target.host_address])
         playbook = Playbook([target], broker, deploy_dir, wheelhouse)
         first = playbook.run()
         yield target, broker, playbook, first

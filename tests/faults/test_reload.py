@@ -51,13 +51,21 @@ def _results(subscriber) -> list[tuple[float, dict]]:
     ]
 
 
-def test_a_model_change_is_applied_by_rolling_workers_without_a_gap(
-    tmp_path, broker, test_data, subscriber_factory, appliance_factory
-):
+def _classifying(tmp_path, broker, test_data, subscriber_factory, appliance_factory, results):
+    """The appliance on the small model, once ``results`` results have arrived."""
     config = write_config(tmp_path / "edgeeye.yaml", _config_text(test_data, broker.port, SMALL))
     subscriber = subscriber_factory(broker)
     appliance = appliance_factory(config)
-    subscriber.collect(lambda r: sum(m.topic.endswith("/result") for m in r) >= 40, 60)
+    subscriber.collect(lambda r: sum(m.topic.endswith("/result") for m in r) >= results, 60)
+    return config, subscriber, appliance
+
+
+def test_a_model_change_is_applied_by_rolling_workers_without_a_gap(
+    tmp_path, broker, test_data, subscriber_factory, appliance_factory
+):
+    config, subscriber, appliance = _classifying(
+        tmp_path, broker, test_data, subscriber_factory, appliance_factory, 40
+    )
     capture_before, workers_before = (
         _pids(appliance, "edgeeye-capture"),
         _pids(appliance, "edgeeye-w"),
@@ -89,10 +97,9 @@ def test_a_model_change_is_applied_by_rolling_workers_without_a_gap(
 def test_an_invalid_edit_is_refused_and_the_appliance_keeps_classifying(
     tmp_path, broker, test_data, subscriber_factory, appliance_factory
 ):
-    config = write_config(tmp_path / "edgeeye.yaml", _config_text(test_data, broker.port, SMALL))
-    subscriber = subscriber_factory(broker)
-    appliance = appliance_factory(config)
-    subscriber.collect(lambda r: sum(m.topic.endswith("/result") for m in r) >= 20, 60)
+    config, subscriber, appliance = _classifying(
+        tmp_path, broker, test_data, subscriber_factory, appliance_factory, 20
+    )
     config.write_text(_config_text(test_data, broker.port, SMALL, workers="lots"))
     appliance.signal(signal.SIGHUP)
     time.sleep(1.5)
