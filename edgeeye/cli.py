@@ -12,6 +12,7 @@ from edgeeye import __version__
 from edgeeye.config import dump_config, load_config
 from edgeeye.errors import (
     BrokerRefused,
+    BrokerUnreachable,
     ChildProcessFailed,
     ConfigError,
     DownloadError,
@@ -30,6 +31,7 @@ EXIT_CODES: dict[type[EdgeeyeError], int] = {
     ResourceError: 5,
     DownloadError: 6,
     BrokerRefused: 7,
+    BrokerUnreachable: 8,
     ChildProcessFailed: 1,
 }
 
@@ -107,12 +109,25 @@ def _bench(args: argparse.Namespace) -> int:
         max_workers=args.workers,
         width=width,
         height=height,
+        features_only=args.features_only,
     )
     result = run_bench(options, progress=lambda line: print(line, flush=True))
     print()
     print(report.table(result))
     for path in report.write(result, Path(args.output)):
         print(f"wrote {path}")
+    return 0
+
+
+def _forget(args: argparse.Namespace) -> int:
+    from edgeeye.forget import forget
+
+    environ = dict(os.environ)
+    if args.device_id:
+        environ["EDGEEYE_DEVICE_ID"] = args.device_id  # validated like the config's own
+    config = load_config(args.config, environ)
+    for topic in forget(config, force=args.force):
+        print(f"cleared {topic}")
     return 0
 
 
@@ -164,7 +179,20 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--workers", type=int, default=0, help="most workers (default: cores)")
     bench.add_argument("--frame", default="640x480", help="frame size, WIDTHxHEIGHT")
     bench.add_argument("--output", default="bench-results", help="folder for JSON/text/PNG")
+    bench.add_argument(
+        "--features-only",
+        action="store_true",
+        help="only what Home Assistant discovery and snapshots cost in throughput",
+    )
     bench.set_defaults(handler=_bench)
+
+    forget = commands.add_parser(
+        "forget", help="remove a decommissioned device's retained messages and HA entities"
+    )
+    forget.add_argument("--config", "-c", help="the device's config (broker, device_id, prefixes)")
+    forget.add_argument("--device-id", help="another device than the config's")
+    forget.add_argument("--force", action="store_true", help="even if it says it is online")
+    forget.set_defaults(handler=_forget)
 
     watch = commands.add_parser("watch", help="a live table of every edgeeye device on a broker")
     watch.add_argument("--config", "-c", help="take the broker and topic prefix from this config")

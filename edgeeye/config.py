@@ -24,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from edgeeye.configerrors import describe, key_location
 from edgeeye.errors import ConfigError
 
 #: Environment variables that override a config value, and the key they override.
@@ -168,6 +169,11 @@ class MqttConfig(_Frozen):
     #: $CREDENTIALS_DIRECTORY/NAME.
     password_credential: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     tls: MqttTlsConfig | None = None
+    #: MQTT 5 adds message expiry and content types; 3.1.1 is for brokers without it.
+    protocol: Annotated[Literal["5", "3.1.1"], BeforeValidator(str)] = "5"
+    #: MQTT 5: a result, snapshot or error not delivered within this is dropped by the
+    #: broker (0: never); status, stats, settings and discovery never expire.
+    message_expiry_s: int = Field(3600, ge=0, le=2**32 - 1)
 
     @model_validator(mode="after")
     def _one_password_source(self) -> MqttConfig:
@@ -232,6 +238,47 @@ class HomeAssistantConfig(_Frozen):
         return _topic_prefix(value)
 
 
+class PublishConfig(_Frozen):
+    """Which results are sent: every frame, or only when what the camera sees changes.
+
+    A result's state is its top-1 label (after ``include``/``exclude`` and
+    ``model.min_score``), and whether that label's score is at least ``score_threshold``
+    (when set).  Remote control (``remote_control``) may change these while running.
+    """
+
+    mode: Literal["every_frame", "on_change"] = "every_frame"
+    score_threshold: float | None = Field(None, ge=0.0, le=1.0)
+    #: on_change: after a change is sent, the next waits this long (flicker between two
+    #: labels sends one change per hold, not one per frame).  Snapshots follow it too.
+    hold_s: float = Field(1.0, ge=0.0, le=3600)
+    #: At most this many results a second (0: no limit).
+    max_rate: float = Field(0.0, ge=0.0, le=1000)
+    #: on_change: with nothing sent for this long, the current state is sent again (0: never).
+    heartbeat_s: float = Field(60.0, ge=0.0, le=86400)
+    #: Only these labels are published (empty: all); ``exclude`` are never published.
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+
+
+class SnapshotConfig(_Frozen):
+    """A small JPEG of the frame behind each label change, on ``<prefix>/<device>/snapshot``.
+
+    The picture is the frame as the model saw it (the model's input), scaled to
+    ``width`` x ``height`` (default: the model's input size)."""
+
+    enabled: bool = False
+    width: int | None = Field(None, ge=16, le=1920)
+    height: int | None = Field(None, ge=16, le=1080)
+    quality: int = Field(75, ge=10, le=95)
+    retain: bool = False
+
+
+class RemoteControlConfig(_Frozen):
+    """Accept live settings on ``<prefix>/<device>/set/...`` (see the README)."""
+
+    enabled: bool = False
+
+
 class LoggingConfig(_Frozen):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -248,6 +295,9 @@ class AppConfig(_Frozen):
     outbox: OutboxConfig = OutboxConfig()
     supervisor: SupervisorConfig = SupervisorConfig()
     homeassistant: HomeAssistantConfig = HomeAssistantConfig()
+    publish: PublishConfig = PublishConfig()
+    snapshot: SnapshotConfig = SnapshotConfig()
+    remote_control: RemoteControlConfig = RemoteControlConfig()
     logging: LoggingConfig = LoggingConfig()
 
     @field_validator("device_id")
@@ -322,7 +372,7 @@ def load_config(path: str | Path | None, environ: dict[str, str] | None = None) 
     try:
         config = AppConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, label, root_node, overridden)) from None
+        raise ConfigError(describe(exc, label, root_node, overridden, AppConfig)) from None
     base = Path(path).resolve().parent if path is not None else Path.cwd()
     return _check_model_files(config, label, root_node, base)
 
@@ -342,94 +392,6 @@ def _apply_env(raw: dict[str, Any], environ: dict[str, str]) -> dict[tuple[str, 
     return overridden
 
 
-def _describe(
-    exc: ValidationError,
-    label: str,
-    root: yaml.Node | None,
-    overridden: dict[tuple[str, ...], str],
-) -> str:
-    """One line for the first error: where, what was given, what is allowed."""
-    error = exc.errors(include_url=False)[0]
-    loc = _yaml_path(error["loc"])
-    env_var = overridden.get(tuple(str(part) for part in loc))
-    if env_var is not None:
-        where = f"{label}: {'.'.join(str(part) for part in loc)} (from ${env_var})"
-    else:
-        where = _where(label, root, loc)
-    message = error["msg"].removeprefix("Value error, ").replace("Input should be", "must be")
-    if error["type"] == "extra_forbidden":
-        return f"{where}: unknown key (allowed: {_allowed_keys(loc)})"
-    if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
-        tag = (error.get("ctx") or {}).get("tag", None)
-        where = _where(label, root, (*loc, "type"))
-        if error["type"] == "union_tag_not_found":
-            return f"{where}: required key is missing (one of {_source_types()})"
-        return f"{where}: {tag!r} is not allowed: must be one of {_source_types()}"
-    if error["type"] == "missing":
-        return f"{where}: required key is missing"
-    if isinstance(error["input"], dict):  # a rule across keys: the keys say it, not the dict
-        return f"{where}: {message}"
-    return f"{where}: {error['input']!r} is not allowed: {message}"
-
-
-def _where(label: str, root: yaml.Node | None, loc: tuple[int | str, ...]) -> str:
-    """``FILE: line N: key.path``, or without the line where the key is not in the file."""
-    key = ".".join(str(part) for part in loc) or "<top level>"
-    line = _line_of(root, loc)
-    return f"{label}: line {line}: {key}" if line else f"{label}: {key}"
-
-
-def _yaml_path(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
-    """Drop pydantic's own tags (union members, discriminator values) from an error path."""
-    out: list[int | str] = []
-    for part in loc:
-        if isinstance(part, str) and (
-            (part in ("synthetic", "images", "picamera2", "video") and out[-1:] == ["source"])
-            or part in ("int", "literal['auto']", "constrained-int")
-            or part.startswith(("function-", "literal["))
-        ):
-            continue
-        out.append(part)
-    return tuple(out)
-
-
-def _allowed_keys(loc: tuple[int | str, ...]) -> str:
-    model: type[BaseModel] = AppConfig
-    for part in loc[:-1]:
-        field = model.model_fields.get(str(part))
-        annotation = field.annotation if field else None
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            model = annotation
-        else:
-            return "see configs/edgeeye.yaml"
-    return ", ".join(model.model_fields)
-
-
-def _source_types() -> str:
-    return "synthetic, images, picamera2, video"
-
-
-def _line_of(root: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
-    """The 1-based YAML line of a key path, or of its nearest existing parent."""
-    node = root
-    line = None
-    for part in loc:
-        if isinstance(node, yaml.MappingNode):
-            match = next((kv for kv in node.value if kv[0].value == str(part)), None)
-            if match is None:
-                break
-            line = match[0].start_mark.line + 1
-            node = match[1]
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
-            if part >= len(node.value):
-                break
-            node = node.value[part]
-            line = node.start_mark.line + 1
-        else:
-            break
-    return line
-
-
 def _check_model_files(
     config: AppConfig, label: str, root: yaml.Node | None, base: Path
 ) -> AppConfig:
@@ -441,11 +403,11 @@ def _check_model_files(
             continue
         resolved = (base / value.expanduser()).resolve()
         if not resolved.is_file():
-            where = _where(label, root, ("model", key))
+            where = key_location(label, root, ("model", key))
             raise ConfigError(f"{where}: {str(value)!r} is not allowed: no such file ({resolved})")
         updates[key] = resolved
     if config.model.path is not None and config.model.labels is None:
-        where = _where(label, root, ("model", "path")).replace("model.path", "model.labels")
+        where = key_location(label, root, ("model", "path")).replace("model.path", "model.labels")
         raise ConfigError(f"{where}: required key is missing (model.path needs a labels file)")
     if config.model.path is None and config.model.name is None:
         raise ConfigError(f"{label}: model: set either model.name or model.path and model.labels")
@@ -454,7 +416,7 @@ def _check_model_files(
 
         known = load_manifest()
         if config.model.name not in known:
-            where = _where(label, root, ("model", "name"))
+            where = key_location(label, root, ("model", "name"))
             raise ConfigError(
                 f"{where}: {config.model.name!r} is not allowed: must be one of"
                 f" {', '.join(sorted(known))} (or set model.path and model.labels)"

@@ -22,11 +22,14 @@ SUPPORT_URL = "https://github.com/edgeeye/edgeeye"
 
 @dataclass(frozen=True)
 class Entity:
-    component: str  # sensor, binary_sensor
+    component: str  # sensor, binary_sensor, image, number, select, switch
     object_id: str
     name: str
-    leaf: str  # which of our topics carries its state: result, stats, status
+    leaf: str  # which of our topics carries its state: result, stats, status, settings...
     fields: dict[str, Any]
+    #: When the entity exists: always, with snapshots (or remote control, which may turn
+    #: them on), or with remote control only.
+    needs: str = "always"
 
 
 # Templates run in Home Assistant (Jinja); a template rendering "None" makes the state
@@ -109,7 +112,69 @@ ENTITIES = (
             "entity_category": "diagnostic",
         },
     ),
+    Entity(
+        "image",
+        "snapshot",
+        "Snapshot",
+        "snapshot",
+        {"content_type": "image/jpeg"},
+        needs="snapshots",
+    ),
+    # Remote control (opt-in): the settings topic is their state, set/... their command.
+    Entity(
+        "number",
+        "min_score",
+        "Minimum score",
+        "settings",
+        {
+            "command_topic": "set/min_score",
+            "value_template": "{{ value_json.min_score }}",
+            "min": 0,
+            "max": 1,
+            "step": 0.01,
+            "mode": "box",
+            "entity_category": "config",
+        },
+        needs="remote_control",
+    ),
+    Entity(
+        "select",
+        "publish_mode",
+        "Publish mode",
+        "settings",
+        {
+            "command_topic": "set/publish/mode",
+            "value_template": "{{ value_json.publish.mode }}",
+            "options": ["every_frame", "on_change"],
+            "entity_category": "config",
+        },
+        needs="remote_control",
+    ),
+    Entity(
+        "switch",
+        "snapshots",
+        "Snapshots",
+        "settings",
+        {
+            "command_topic": "set/snapshot",
+            "value_template": "{{ 'on' if value_json.snapshot else 'off' }}",
+            "payload_on": "on",
+            "payload_off": "off",
+            "state_on": "on",
+            "state_off": "off",
+            "entity_category": "config",
+        },
+        needs="remote_control",
+    ),
 )
+
+
+def _wanted(config: AppConfig, entity: Entity) -> bool:
+    if entity.needs == "snapshots":
+        return config.snapshot.enabled or config.remote_control.enabled
+    if entity.needs == "remote_control":
+        return config.remote_control.enabled
+    return True
 
 
 def node_id(config: AppConfig) -> str:
@@ -123,7 +188,8 @@ def config_topic(config: AppConfig, entity: Entity) -> str:
 
 
 def discovery_messages(config: AppConfig, model_name: str) -> list[tuple[str, bytes]]:
-    """(topic, retained payload) for every entity of this appliance."""
+    """(topic, retained payload) for every entity of this appliance; an empty payload for
+    each one its config does not want (snapshots or remote control off), which removes it."""
     node = node_id(config)
     device = {
         "identifiers": [node],
@@ -135,16 +201,23 @@ def discovery_messages(config: AppConfig, model_name: str) -> list[tuple[str, by
     origin = {"name": "edgeeye", "sw_version": __version__, "support_url": SUPPORT_URL}
     messages = []
     for entity in ENTITIES:
+        if not _wanted(config, entity):
+            messages.append((config_topic(config, entity), b""))
+            continue
+        # An image has no state topic: its image topic carries the picture itself.
+        state_key = "image_topic" if entity.component == "image" else "state_topic"
         payload: dict[str, Any] = {
             "name": entity.name,
             "unique_id": f"{node}_{entity.object_id}",
             # Home Assistant 2025.10 replaced object_id (removed in 2026.4) with this.
             "default_entity_id": f"{entity.component}.{node}_{entity.object_id}",
-            "state_topic": config.topic(entity.leaf),
+            state_key: config.topic(entity.leaf),
             "device": device,
             "origin": origin,
             **entity.fields,
         }
+        if "command_topic" in entity.fields:
+            payload["command_topic"] = config.topic(entity.fields["command_topic"])
         if entity.leaf != "status":  # the online sensor is the availability itself
             payload["availability_topic"] = config.topic("status")
             payload["payload_available"] = "online"

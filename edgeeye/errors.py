@@ -42,5 +42,9 @@ class BrokerRefused(EdgeeyeError):
     """The MQTT broker refused us for good: bad credentials, not authorised."""
 
 
+class BrokerUnreachable(EdgeeyeError):
+    """A one-shot command (``edgeeye forget``) could not reach the broker in time."""
+
+
 class DownloadError(EdgeeyeError):
     """A model download failed or its checksum did not match the manifest."""

@@ -22,8 +22,16 @@ def wall_clock_iso(monotonic_ns: int) -> str:
 
 
 def result_payload(
-    result: Result, device_id: str, model_name: str, latency_ms: float, source: str | None
+    result: Result,
+    device_id: str,
+    model_name: str,
+    latency_ms: float,
+    source: str | None,
+    labels: list[tuple[int, str, float]] | None = None,
+    reason: str = "frame",
 ) -> bytes:
+    """``labels`` are the ones left after the publish filters (default: all of them);
+    ``reason`` says why the policy sent it: frame, change or heartbeat."""
     document: dict[str, Any] = {
         "device": device_id,
         "sequence": result.sequence,
@@ -31,16 +39,29 @@ def result_payload(
         "model": model_name,
         "labels": [
             {"index": index, "label": label, "score": score}
-            for index, label, score in result.labels
+            for index, label, score in (result.labels if labels is None else labels)
         ],
         "inference_ms": round(result.inference_ms, 3),
         "latency_ms": round(latency_ms, 3),
         "worker": result.worker_id,
+        "reason": reason,
     }
     if source is not None:
         document["source"] = source
     if result.frame_stamp is not None:
         document["frame_stamp"] = result.frame_stamp
+    return json.dumps(document, separators=(",", ":")).encode()
+
+
+def error_payload(device_id: str, topic: str, payload: bytes, error: Exception) -> bytes:
+    """A rejected remote command, on ``<prefix>/<device>/error``."""
+    document = {
+        "device": device_id,
+        "topic": topic,
+        "payload": payload[:200].decode("utf-8", "replace"),
+        "error": str(error),
+        "at": datetime.now(tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+    }
     return json.dumps(document, separators=(",", ":")).encode()
 
 

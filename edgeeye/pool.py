@@ -3,7 +3,8 @@
 The pool does the mechanics; the supervisor keeps the policy (whether a restart is one too
 many, what a failure means for the run).  Whatever a new worker is given (config, model,
 ring, publisher) is read from the pool's attributes at start, so the supervisor swaps a
-ring or a publisher by assigning it here.
+ring or a publisher by assigning it here.  The pool also owns the snapshot board its
+workers write, sized for the model's input: a model with a larger input gets a new one.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from edgeeye.errors import ChildProcessFailed
 from edgeeye.model import ModelSpec
 from edgeeye.publisher import Publisher
 from edgeeye.ring import FrameRing
+from edgeeye.snapshot import SnapshotBoard
 from edgeeye.worker import WorkerSpec, run_worker
 
 READY_TIMEOUT_S = 60.0
@@ -61,15 +63,26 @@ class WorkerPool:
         self.model: ModelSpec
         self.ring: FrameRing
         self.publisher: Publisher
+        self.board: SnapshotBoard | None = None
+        # Boards a model change replaced: the publisher may still be reading one, so they
+        # are unlinked now but unmapped only at ``close_boards``.
+        self._old_boards: list[SnapshotBoard] = []
 
     def start(self, worker_id: int) -> None:
         reader, writer = self._ctx.Pipe(duplex=False)
+        height, width = self.model.input_size
+        if self.board is None or self.board.handle.slot_bytes < height * width * 3:
+            if self.board is not None:
+                self.board.unlink()
+                self._old_boards.append(self.board)
+            self.board = SnapshotBoard.create(height * width * 3)
+            self.publisher.use_board(self.board)
         spec = WorkerSpec(
             worker_id=worker_id,
             ring=self.ring.handle,
             model=self.model,
             top_k=self.config.model.top_k,
-            min_score=self.config.model.min_score,
+            board=self.board.handle,
             results=writer,
             stop=self.stop,
             retire=self._retire.setdefault(worker_id, self._ctx.Event()),
@@ -183,3 +196,10 @@ class WorkerPool:
     def kill_all(self) -> None:
         for child in self.workers.values():
             child.process.kill()
+
+    def close_boards(self) -> None:
+        """Unmap and remove every snapshot board; call once no worker runs."""
+        for board in [*self._old_boards, self.board]:
+            if board is not None:
+                board.close()
+        self._old_boards, self.board = [], None

@@ -5,19 +5,19 @@ so a killed worker cannot wedge the others), turns results into JSON and hands t
 paho-mqtt, whose own network thread (``loop_start``) connects, reconnects with backoff
 and jitter, and delivers the last will if we vanish.
 
-While the broker cannot take results (disconnected, or too many unacknowledged), they go
-to the on-disk outbox; once it is back the outbox is sent oldest first, and new results
-join its tail until it is empty, so the broker sees them in the order they were made.
+Which results are sent is the publish policy's decision (``policy.py``); a change may
+bring a snapshot (``snapshot.py``).  While the broker cannot take results (disconnected, or
+too many unacknowledged), they go to the on-disk outbox; once it is back the outbox is
+sent oldest first, and new results join its tail until it is empty, so the broker sees
+them in the order they were made.  With remote control on, ``set/...`` commands change the
+live settings (``control.py``).
 """
 
 from __future__ import annotations
 
+import json
 import logging
-import os
 import queue
-import random
-import ssl
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -25,18 +25,25 @@ from multiprocessing.connection import Connection, wait
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from edgeeye.config import AppConfig, MqttConfig, MqttTlsConfig
+from edgeeye.brokerlink import BrokerLink
+from edgeeye.config import AppConfig
+from edgeeye.control import ControlError, apply_command, describe_settings
+from edgeeye.delivery import OUTBOX_ROW, RESULT, Deliveries
 from edgeeye.discovery import discovery_messages, removal_messages
-from edgeeye.errors import ConfigError
+from edgeeye.mqttclient import JPEG, JSON, TEXT, make_client, message_properties
 from edgeeye.outbox import Outbox
 from edgeeye.payloads import (
     STATUS_OFFLINE,
     STATUS_ONLINE,
     LatencyWindow,
+    error_payload,
     result_payload,
     stats_payload,
 )
+from edgeeye.policy import LiveSettings, Outgoing, PublishPolicy
+from edgeeye.snapshot import Snapshot, SnapshotBoard, SnapshotEncoder
 from edgeeye.worker import Result
 
 log = logging.getLogger(__name__)
@@ -46,12 +53,6 @@ MAX_QUEUED_MESSAGES = 10_000
 #: Messages handed to paho and not yet acknowledged; beyond it results go to the outbox,
 #: so at most this many live only in memory if the broker stalls and we are then killed.
 MAX_UNACKED = 200
-
-#: CONNACK reasons no retry can fix (MQTT 5 codes; paho maps 3.1.1's 4 and 5 to them).
-_REFUSED_FOR_GOOD = {134, 135}  # bad user name or password, not authorized
-
-# What an acknowledged message id stood for.
-_OTHER, _RESULT, _OUTBOX_ROW = "other", "result", "row"
 
 
 class Publisher:
@@ -67,6 +68,7 @@ class Publisher:
         model_name: str,
         counts: Callable[[], dict[str, Any]],
         source_names: tuple[str, ...] = (),
+        board: SnapshotBoard | None = None,
     ) -> None:
         self._config = config
         self.model_name = model_name
@@ -81,138 +83,81 @@ class Publisher:
         self._latency = LatencyWindow()
         self._started = time.monotonic()
         self._fps_since = (self._started, 0)  # (when, frames_classified) of the last stats
-        # Message ids handed to paho but not yet acknowledged (QoS 1/2) or written (QoS 0),
-        # mapped to whether they carry a result.  on_publish may run before publish()
-        # returns, hence ``_early_acks``.  The lock is never held while calling into paho:
-        # paho calls on_publish holding its own lock, so holding ours around publish()
-        # would deadlock.
-        self._published_lock = threading.Lock()
-        self._pending_mids: dict[int, tuple[str, int]] = {}
-        self._early_acks: set[int] = set()
-        self._acked_rows: list[int] = []
-        self._broker_unreachable_logged = False
-        self._connected_once = False  # since the last loss: a disconnect before it is a refusal
+        self.deliveries = Deliveries()
+        self._link = BrokerLink(config.mqtt, self.events)
         self.results_received = 0
-        self.results_published = 0
-        self.results_not_queued = 0
+        self.snapshots_published = 0
+        self.board = board
+        self.policy = PublishPolicy(settings_from(config))
+        self.policy.grab = self._grab_frame
+        self._encoder = SnapshotEncoder(self._publish_snapshot)
         self._outbox = Outbox(config.outbox_path, int(config.outbox.max_mb * 2**20))
         self._client = self._make_client()
 
     # -- MQTT client -----------------------------------------------------------------
 
     def _make_client(self) -> mqtt.Client:
-        client = mqtt.Client(
-            callback_api_version=mqtt.CallbackAPIVersion.VERSION2,
-            client_id=self._config.client_id,
-            protocol=mqtt.MQTTv311,
+        client = make_client(self._config.mqtt, self._config.client_id)
+        client.will_set(
+            self._config.topic("status"),
+            STATUS_OFFLINE,
+            qos=1,
+            retain=True,
+            properties=message_properties(self._config.mqtt, TEXT, will=True),
         )
-        client.will_set(self._config.topic("status"), STATUS_OFFLINE, qos=1, retain=True)
-        apply_credentials(client, self._config.mqtt)
-        self._set_reconnect_delay(client)
+        self._link.set_reconnect_delay(client)
         client.max_queued_messages_set(MAX_QUEUED_MESSAGES)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
-        client.on_connect_fail = self._on_connect_fail
-        client.on_publish = self._on_publish
+        client.on_connect_fail = self._link.connect_failed
+        client.on_publish = self.deliveries.on_publish
+        client.on_message = self._on_command
         return client
 
-    def _on_connect(self, client: mqtt.Client, _userdata, _flags, reason_code, _props) -> None:
-        if reason_code.is_failure:
-            line = f"broker {self._broker} refused the connection: {reason_code}"
-            if reason_code.value in _REFUSED_FOR_GOOD:
-                # Retrying cannot fix credentials: stop, and let the supervisor say why.
-                self.events.put(("refused", f"{line} (check mqtt.username and the password)"))
-            else:
-                log.error("%s; retrying", line)
-            return
-        log.info("connected to broker %s", self._broker)
-        self._broker_unreachable_logged = False
-        self._connected_once = True
-        info = client.publish(self._config.topic("status"), STATUS_ONLINE, qos=1, retain=True)
-        self._track(info, (_OTHER, 0))
-        self._publish_discovery(client)
-
-    def _on_connect_fail(self, _client, _userdata) -> None:
-        # paho calls this from inside its ``except OSError``: the exception says why.
-        error = sys.exc_info()[1]
-        if isinstance(error, ssl.SSLCertVerificationError):
-            # Retrying cannot make our CA trust this broker: stop, and say which broker.
-            self.events.put(
-                (
-                    "refused",
-                    f"broker {self._broker}: TLS certificate not trusted:"
-                    f" {error.verify_message} (check mqtt.tls.ca_file)",
-                )
-            )
-            return
-        # paho retries with backoff by itself; say so once per outage, not at every try.
-        if not self._broker_unreachable_logged:
-            self._broker_unreachable_logged = True
-            reason = (error.strerror or str(error)) if isinstance(error, OSError) else "unknown"
-            hint = ""
-            # A plain MQTT broker resets a TLS hello, or answers it with garbage.
-            if self._config.mqtt.tls and isinstance(error, ssl.SSLError | ConnectionResetError):
-                hint = " (is it a plain MQTT port? see mqtt.tls)"
-            log.warning(
-                "cannot reach broker %s: %s%s; retrying in the background",
-                self._broker,
-                reason,
-                hint,
-            )
-
-    def _on_disconnect(self, client, _userdata, _flags, reason_code, _props) -> None:
-        if self._draining.is_set():
-            return
-        if self._connected_once:
-            self._connected_once = False
-            log.warning("lost the broker %s (%s); reconnecting", self._broker, reason_code)
-            self._set_reconnect_delay(client)
-        elif not self._broker_unreachable_logged:
-            # The TCP connection worked but the broker hung up before answering: most often
-            # a TLS port spoken to in plain MQTT.  Once per outage, not at every retry.
-            self._broker_unreachable_logged = True
-            log.warning(
-                "broker %s closed the connection before accepting it (%s): is it a TLS port"
-                " (see mqtt.tls)? retrying in the background",
-                self._broker,
-                reason_code,
-            )
-
-    def _set_reconnect_delay(self, client: mqtt.Client) -> None:
-        # paho doubles the delay per failed attempt; a random start per outage keeps a fleet
-        # from reconnecting in lockstep after the broker restarts.
-        client.reconnect_delay_set(
-            min_delay=random.uniform(0.5, 1.5), max_delay=self._config.mqtt.reconnect_max_s
+    def _send(
+        self,
+        leaf: str,
+        payload: bytes | str,
+        *,
+        content_type: str = JSON,
+        qos: int = 1,
+        retain: bool = False,
+        expires: bool = False,
+        client: mqtt.Client | None = None,
+    ) -> mqtt.MQTTMessageInfo:
+        """Publish on ``<prefix>/<device>/<leaf>`` with the MQTT 5 properties its kind has."""
+        return (client or self._client).publish(
+            self._config.topic(leaf),
+            payload,
+            qos=qos,
+            retain=retain,
+            properties=message_properties(self._config.mqtt, content_type, expires),
         )
 
-    def _on_publish(self, _client, _userdata, mid, _reason_code, _props) -> None:
-        with self._published_lock:
-            if mid in self._pending_mids:
-                self._acknowledged(self._pending_mids.pop(mid))
-            else:
-                self._early_acks.add(mid)
-
-    def _acknowledged(self, tag: tuple[str, int]) -> None:
-        kind, row_id = tag
-        self.results_published += kind != _OTHER
-        if kind == _OUTBOX_ROW:
-            self._acked_rows.append(row_id)
-
-    def _track(self, info: mqtt.MQTTMessageInfo, tag: tuple[str, int]) -> None:
-        """Count a result once paho reports it sent (QoS 0) or acknowledged (QoS 1/2)."""
-        if info.rc == mqtt.MQTT_ERR_QUEUE_SIZE:
-            self.results_not_queued += tag[0] == _RESULT
+    def _on_connect(self, client: mqtt.Client, _userdata, _flags, reason_code, _props) -> None:
+        if not self._link.connected(reason_code):
             return
-        with self._published_lock:
-            if info.mid in self._early_acks:
-                self._early_acks.discard(info.mid)
-                self._acknowledged(tag)
+        self.deliveries.track(
+            self._send("status", STATUS_ONLINE, content_type=TEXT, retain=True, client=client)
+        )
+        self._publish_discovery(client)
+        self._publish_settings(client)
+        if self._config.remote_control.enabled:
+            # MQTT 5 can keep the retain flag on live messages, so a retained command is
+            # refused however it arrives; on 3.1.1 only the broker's stored copy shows it.
+            commands = self._config.topic("set/#")
+            if self._config.mqtt.protocol == "5":
+                client.subscribe(commands, options=SubscribeOptions(1, retainAsPublished=True))
             else:
-                self._pending_mids[info.mid] = tag
+                client.subscribe(commands, qos=1)
+
+    def _on_disconnect(self, client, _userdata, _flags, reason_code, _props) -> None:
+        if not self._draining.is_set():
+            self._link.disconnected(client, reason_code)
 
     @property
-    def _broker(self) -> str:
-        return f"{self._config.mqtt.host}:{self._config.mqtt.port}"
+    def results_published(self) -> int:
+        return self.deliveries.results_published
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -235,8 +180,11 @@ class Publisher:
             inbox, self._inbox = self._inbox, {}
         self.stop(timeout)
         successor.results_received = self.results_received
-        successor.results_published = self.results_published
-        successor.results_not_queued = self.results_not_queued
+        successor.deliveries.results_published = self.deliveries.results_published
+        successor.deliveries.results_not_queued = self.deliveries.results_not_queued
+        successor.snapshots_published = self.snapshots_published
+        if self.board is not None:
+            successor.use_board(self.board)
         successor.start()
         for connection, worker_id in inbox.items():
             successor.add_worker(worker_id, connection)
@@ -254,6 +202,8 @@ class Publisher:
         deadline = time.monotonic() + timeout
         self._draining.set()
         self._thread.join(max(0.1, deadline - time.monotonic() - 1.0))
+        if (last_change := self.policy.flush(time.monotonic())) is not None:
+            self._send_result(last_change)
         while self._outbox.rows and self._client.is_connected():
             if time.monotonic() > deadline - 1.5:
                 break
@@ -262,11 +212,10 @@ class Publisher:
         # Results first, so the last stats count every acknowledged result.
         self._wait_delivered(deadline - 0.5)
         self._remove_acknowledged_rows()
+        self._encoder.stop(0.5)
         self._publish_stats()
-        info = self._client.publish(
-            self._config.topic("status"), STATUS_OFFLINE, qos=1, retain=True
-        )
-        self._track(info, (_OTHER, 0))
+        info = self._send("status", STATUS_OFFLINE, content_type=TEXT, retain=True)
+        self.deliveries.track(info)
         if self._client.is_connected():
             info.wait_for_publish(max(0.1, deadline - time.monotonic()))
         self._client.disconnect()
@@ -289,10 +238,15 @@ class Publisher:
                 connections = list(self._inbox)
             if not connections and self._draining.is_set():
                 return
-            for connection in wait(connections, timeout=0.2) if connections else ():
+            due = self.policy.next_due(time.monotonic())
+            timeout = 0.2 if due is None else min(0.2, due)
+            for connection in wait(connections, timeout=timeout) if connections else ():
                 self._receive(connection)
             if not connections:
                 time.sleep(0.05)
+            outgoing = self.policy.tick(time.monotonic())
+            if outgoing is not None:
+                self._send_result(outgoing)
             self._flush_outbox()
             if time.monotonic() >= next_stats:
                 self._publish_stats()
@@ -317,39 +271,123 @@ class Publisher:
 
     def _publish_result(self, result: Result) -> None:
         self.results_received += 1
-        latency_ms = (time.monotonic_ns() - result.capture_ts_ns) / 1e6
-        self._latency.add(latency_ms)
+        self._latency.add((time.monotonic_ns() - result.capture_ts_ns) / 1e6)
+        outgoing = self.policy.offer(result, time.monotonic())
+        if outgoing is not None:
+            self._send_result(outgoing)
+
+    def _send_result(self, outgoing: Outgoing) -> None:
+        result = outgoing.result
         source = None
         if 0 <= result.tag < len(self._source_names):
             source = self._source_names[result.tag]
         payload = result_payload(
-            result, self._config.device_id, self.model_name, latency_ms, source
+            result,
+            self._config.device_id,
+            self.model_name,
+            (time.monotonic_ns() - result.capture_ts_ns) / 1e6,
+            source,
+            labels=outgoing.labels,
+            reason=outgoing.reason,
         )
+        if outgoing.snapshot is not None:
+            self._encoder.submit(
+                outgoing.snapshot, result.sequence, outgoing.state[0], self._config.snapshot
+            )
         topic, qos = self._config.topic("result"), self._config.mqtt.qos
         if self._outbox.rows or not self._client.is_connected() or self._unacked_full():
             self._outbox.put(topic, payload, qos)
             return
-        self._track(self._client.publish(topic, payload, qos=qos), (_RESULT, 0))
+        info = self._send("result", payload, qos=qos, expires=True)
+        self.deliveries.track(info, RESULT)
+
+    def _grab_frame(self, result: Result) -> Any:
+        """The policy's snapshot hook: copy a change's frame off the board right away."""
+        frame = self.board.get(result.sequence) if self.board is not None else None
+        if frame is None:
+            self._encoder.skipped()
+        return frame
+
+    def _publish_snapshot(self, snapshot: Snapshot) -> None:
+        """From the encoder thread (paho's publish is thread-safe)."""
+        settings = self._config.snapshot
+        info = self._client.publish(
+            self._config.topic("snapshot"),
+            snapshot.jpeg,
+            qos=self._config.mqtt.qos,
+            retain=settings.retain,
+            properties=message_properties(
+                self._config.mqtt,
+                JPEG,
+                expires=not settings.retain,
+                user=(("sequence", str(snapshot.sequence)), ("label", snapshot.label or "")),
+            ),
+        )
+        if info.rc == mqtt.MQTT_ERR_SUCCESS:
+            self.snapshots_published += 1
 
     def _unacked_full(self) -> bool:
-        return len(self._pending_mids) >= MAX_UNACKED
+        return self.deliveries.unacknowledged >= MAX_UNACKED
+
+    # -- live settings and remote control ------------------------------------------------
+
+    def use_board(self, board: SnapshotBoard) -> None:
+        """The snapshot board the workers write from now on."""
+        board.enabled = self.policy.settings.snapshot_enabled
+        self.board = board
+
+    def reconfigure(self, config: AppConfig) -> None:
+        """A reloaded config whose broker side is unchanged: new live settings only."""
+        self._config = config
+        self.apply_settings(settings_from(config))
+
+    def apply_settings(self, settings: LiveSettings) -> None:
+        """New live settings (a reload or a remote command): used from the next result."""
+        self.policy.settings = settings
+        if self.board is not None:
+            self.board.enabled = settings.snapshot_enabled
+        self._publish_settings(self._client)
+
+    def _on_command(self, _client, _userdata, message: mqtt.MQTTMessage) -> None:
+        leaf = message.topic.removeprefix(self._config.topic("set/"))
+        try:
+            if message.retain:
+                raise ControlError(
+                    f"set/{leaf}: retained commands are ignored (publish without retain)"
+                )
+            settings = apply_command(self.policy.settings, leaf, message.payload)
+        except ControlError as exc:
+            log.warning("remote setting rejected: %s", exc)
+            payload = error_payload(self._config.device_id, message.topic, message.payload, exc)
+            self.deliveries.track(self._send("error", payload, expires=True))
+            return
+        log.info("remote setting applied: %s", message.topic)
+        self.apply_settings(settings)
+
+    def _publish_settings(self, client: mqtt.Client) -> None:
+        document = {
+            "device": self._config.device_id,
+            **describe_settings(self.policy.settings),
+            "remote_control": self._config.remote_control.enabled,
+        }
+        payload = json.dumps(document, separators=(",", ":"))
+        self.deliveries.track(self._send("settings", payload, retain=True, client=client))
 
     def _flush_outbox(self) -> None:
         """Forget acknowledged rows and send the next ones, oldest first, within the window."""
         self._remove_acknowledged_rows()
         if not self._outbox.rows or not self._client.is_connected():
             return
-        room = MAX_UNACKED - len(self._pending_mids)
+        room = MAX_UNACKED - self.deliveries.unacknowledged
         if room > 0:
+            properties = message_properties(self._config.mqtt, JSON, expires=True)
             for row_id, topic, payload, qos in self._outbox.unsent(room):
                 # QoS 1 at least: a row is deleted only when the broker has it.
-                info = self._client.publish(topic, payload, qos=max(1, qos))
-                self._track(info, (_OUTBOX_ROW, row_id))
+                info = self._client.publish(topic, payload, qos=max(1, qos), properties=properties)
+                self.deliveries.track(info, OUTBOX_ROW, row_id)
 
     def _remove_acknowledged_rows(self) -> None:
-        with self._published_lock:
-            acknowledged, self._acked_rows = self._acked_rows, []
-        self._outbox.remove(acknowledged)
+        self._outbox.remove(self.deliveries.take_acknowledged_rows())
 
     def _publish_discovery(self, client: mqtt.Client) -> None:
         """Home Assistant's retained configs, at every connect (a broker may have lost them);
@@ -358,8 +396,10 @@ class Publisher:
             messages = discovery_messages(self._config, self.model_name)
         else:
             messages = removal_messages(self._config)
+        properties = message_properties(self._config.mqtt, JSON)
         for topic, payload in messages:
-            self._track(client.publish(topic, payload, qos=1, retain=True), (_OTHER, 0))
+            info = client.publish(topic, payload, qos=1, retain=True, properties=properties)
+            self.deliveries.track(info)
 
     def _publish_stats(self) -> None:
         counts = self._counts()
@@ -368,8 +408,11 @@ class Publisher:
         seconds = now - self._fps_since[0]
         counts["fps"] = round((classified - self._fps_since[1]) / seconds, 2) if seconds else 0.0
         self._fps_since = (now, classified)
-        counts["results_published"] = self.results_published
-        counts["results_not_queued"] = self.results_not_queued
+        counts["results_published"] = self.deliveries.results_published
+        counts["results_not_queued"] = self.deliveries.results_not_queued
+        counts["results_suppressed"] = self.policy.results_suppressed
+        counts["snapshots_published"] = self.snapshots_published
+        counts["snapshots_skipped"] = self._encoder.snapshots_skipped
         counts["outbox_queued"] = self._outbox.rows
         counts["outbox_dropped"] = self._outbox.dropped
         payload = stats_payload(
@@ -379,54 +422,13 @@ class Publisher:
             time.monotonic() - self._started,
         )
         # Retained: whoever subscribes later still learns the last state, and why it stopped.
-        info = self._client.publish(self._config.topic("stats"), payload, qos=1, retain=True)
-        self._track(info, (_OTHER, 0))
+        self.deliveries.track(self._send("stats", payload, retain=True))
 
 
-def apply_credentials(client: mqtt.Client, settings: MqttConfig) -> None:
-    """Username, password and TLS as configured; errors name the key and file."""
-    if settings.username:
-        client.username_pw_set(settings.username, _read_password(settings))
-    if settings.tls is not None:
-        _set_tls(client, settings.tls)
-
-
-def check_broker_files(settings: MqttConfig) -> None:
-    """Raise the error a start would give for an unreadable password or TLS file."""
-    _read_password(settings)
-    if settings.tls is not None:
-        _check_tls_files(settings.tls)
-
-
-def _read_password(settings: MqttConfig) -> str:
-    """The password's first line; errors name the file, never its content."""
-    path = settings.password_path()
-    if path is None:
-        return ""
-    key = "mqtt.password_credential" if settings.password_credential else "mqtt.password_file"
-    try:
-        return path.read_text(encoding="utf-8").splitlines()[0] if path.stat().st_size else ""
-    except OSError as exc:
-        raise ConfigError(f"{key}: {path}: cannot read: {exc.strerror}") from None
-
-
-def _check_tls_files(tls: MqttTlsConfig) -> None:
-    for key, path in (
-        ("ca_file", tls.ca_file),
-        ("cert_file", tls.cert_file),
-        ("key_file", tls.key_file),
-    ):
-        if path is not None and not os.access(path, os.R_OK):
-            raise ConfigError(f"mqtt.tls.{key}: {path}: cannot read")
-
-
-def _set_tls(client: mqtt.Client, tls: MqttTlsConfig) -> None:
-    _check_tls_files(tls)
-    try:
-        client.tls_set(
-            ca_certs=str(tls.ca_file),
-            certfile=str(tls.cert_file) if tls.cert_file else None,
-            keyfile=str(tls.key_file) if tls.key_file else None,
-        )
-    except (ssl.SSLError, ValueError) as exc:
-        raise ConfigError(f"mqtt.tls: {tls.ca_file}: cannot use: {exc}") from None
+def settings_from(config: AppConfig) -> LiveSettings:
+    """The live settings a config file gives (what a start or a reload begins with)."""
+    return LiveSettings(
+        min_score=config.model.min_score,
+        publish=config.publish,
+        snapshot_enabled=config.snapshot.enabled,
+    )

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgeeye.config import AppConfig, load_config
+from edgeeye.config import AppConfig, ModelConfig, load_config
 from edgeeye.errors import ModelError
 from edgeeye.model import ModelSpec, inspect_model
 
@@ -37,7 +37,7 @@ def resolve_model_files(config: AppConfig) -> tuple[Path, Path]:
 
 def prepare(path: str | Path | None) -> tuple[AppConfig, ModelSpec]:
     """The validated config and the inspected model it names; raises one-line errors."""
-    from edgeeye.publisher import check_broker_files
+    from edgeeye.mqttclient import check_broker_files
 
     config = load_config(path)
     check_broker_files(config.mqtt)
@@ -64,11 +64,16 @@ def plan(
     needed_bytes = make_source(new.source, new_model.input_size).max_frame_bytes()
     return ReloadPlan(
         ring=new.slot_count != old.slot_count or needed_bytes > slot_bytes,
-        publisher=(new.mqtt, new.device_id, new.outbox, new.homeassistant)
-        != (old.mqtt, old.device_id, old.outbox, old.homeassistant),
-        workers=(new.model, new.worker_count, new_model)
-        != (old.model, old.worker_count, old_model),
+        publisher=(new.mqtt, new.device_id, new.outbox, new.homeassistant, new.remote_control)
+        != (old.mqtt, old.device_id, old.outbox, old.homeassistant, old.remote_control),
+        # min_score is applied by the publisher, live, like the publish and snapshot settings.
+        workers=(_worker_side(new.model), new.worker_count, new_model)
+        != (_worker_side(old.model), old.worker_count, old_model),
         # A camera's lores stream is set to the model's size; other sources do not care.
         capture=new.source != old.source
         or (new.source.type == "picamera2" and new_model.input_size != old_model.input_size),
     )
+
+
+def _worker_side(model: ModelConfig) -> ModelConfig:
+    return model.model_copy(update={"min_score": 0.0})

@@ -110,8 +110,7 @@ class Supervisor:
         """Second Ctrl-C: no draining, but no orphan and no leftover segment either."""
         for child in self._children():
             child.process.kill()
-        if self._ring is not None:
-            self._ring.close()
+        self._release_shared_memory()
         os._exit(130)
 
     # -- running ---------------------------------------------------------------------
@@ -312,6 +311,8 @@ class Supervisor:
         log.info("config reloaded; restarting: %s", ", ".join(parts) or "nothing")
         if change.publisher:
             self._swap_publisher()
+        else:
+            self._publisher.reconfigure(config)
         self._publisher.model_name = model.name
         if change.ring or change.workers or change.capture:
             if change.ring or change.capture:
@@ -337,7 +338,7 @@ class Supervisor:
     def _swap_publisher(self) -> None:
         """A new MQTT client (and outbox) for new broker settings; no result is dropped."""
         new = Publisher(self.config, self.model.name, self._counts, source_names(self.config))
-        self._publisher.hand_over(new)
+        self._publisher.hand_over(new)  # the snapshot board goes along
         self._publisher = self._pool.publisher = new
 
     def _stop_current_capture(self) -> None:
@@ -408,14 +409,19 @@ class Supervisor:
         self._counts()
         for child in self._children():
             child.connection.close()
+        self._release_shared_memory()
+        backstop.cancel()
+
+    def _release_shared_memory(self) -> None:
+        """Remove the ring and the snapshot boards from /dev/shm (safe more than once)."""
         if self._ring is not None:
             self._ring.close()
-        backstop.cancel()
+        if self._pool is not None:
+            self._pool.close_boards()
 
     def _stop_timed_out(self) -> None:
         log.error("graceful stop took longer than %.0f s; forcing exit", STOP_TIMEOUT_S + 2.0)
         for child in self._children():
             child.process.kill()
-        if self._ring is not None:
-            self._ring.close()
+        self._release_shared_memory()
         os._exit(1)

@@ -1,10 +1,11 @@
 """``edgeeye watch``: every edgeeye device a broker carries, live.
 
-A subscriber on ``<prefix>/+/result``, ``/stats`` and ``/status``.  With ``--json`` it
-prints one JSON line per message (for scripts); otherwise a table, redrawn every second,
-of each device seen: status, last label and score, fps, p99 latency, drops, restarts,
-last seen.  The broker going away is said once on stderr; paho reconnects with backoff
-and the subscriptions are made again at every connect.
+A subscriber on every topic a device publishes (``<prefix>/+/result``, ``/stats``,
+``/status``, ``/settings``, ``/error``, ``/snapshot``).  With ``--json`` it prints one JSON
+line per message (for scripts; a snapshot as its size, not its bytes); otherwise a table,
+redrawn every second, of each device seen: status, last label and score, fps, p99
+latency, drops, restarts, last seen.  The broker going away is said once on stderr; paho
+reconnects with backoff and the subscriptions are made again at every connect.
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ from typing import Any, TextIO
 import paho.mqtt.client as mqtt
 
 from edgeeye.config import MqttConfig
-from edgeeye.publisher import apply_credentials
+from edgeeye.mqttclient import apply_credentials
 
-LEAVES = ("result", "stats", "status")
+LEAVES = ("result", "stats", "status", "settings", "error", "snapshot")
 
 
 @dataclass
@@ -41,8 +42,9 @@ class DeviceView:
         self.last_seen = time.monotonic()
         if leaf == "status":
             self.status = str(payload)
-        elif leaf == "result" and isinstance(payload, dict) and payload.get("labels"):
-            self.label, self.score = payload["labels"][0]["label"], payload["labels"][0]["score"]
+        elif leaf == "result" and isinstance(payload, dict):
+            top = (payload.get("labels") or [{"label": "", "score": None}])[0]
+            self.label, self.score = top["label"], top["score"]
         elif leaf == "stats" and isinstance(payload, dict):
             self.fps = payload.get("fps")
             self.p99_ms = (payload.get("latency_ms") or {}).get("p99")
@@ -136,6 +138,8 @@ class Watcher:
             payload: Any = text if leaf == "status" else json.loads(text)
         except ValueError:
             payload = text
+        if leaf == "snapshot":
+            payload = {"jpeg_bytes": len(message.payload)}
         with self._lock:
             self.devices.setdefault(device, DeviceView()).update(leaf, payload)
             if self.as_json:

@@ -14,6 +14,7 @@ from edgeeye.model import Classifier, ModelSpec
 from edgeeye.preprocess import to_model_rgb
 from edgeeye.procsetup import pre_run_setup
 from edgeeye.ring import FrameRing, RingHandle
+from edgeeye.snapshot import BoardHandle, SnapshotBoard
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,7 @@ class WorkerSpec:
     ring: RingHandle
     model: ModelSpec
     top_k: int
-    min_score: float
+    board: BoardHandle  # where frames wait for a possible snapshot (while those are on)
     results: Any  # Connection this worker alone writes: ("ready",), ("result", ...), ("error", msg)
     stop: Any  # multiprocessing.Event: finish the waiting frames, then exit
     retire: Any  # multiprocessing.Event, this worker's own: exit before the next frame
@@ -56,21 +57,25 @@ def run_worker(spec: WorkerSpec) -> None:
 
     Reads: frame descriptors from the ring's pipe and the frames themselves from shared
     memory (a numpy view, no copy until the resize).  Writes: ``Result`` messages on its
-    own ``results`` pipe, which only this process writes, so killing it cannot wedge another.
+    own ``results`` pipe, which only this process writes, so killing it cannot wedge another,
+    and, while snapshots are on, each model-size frame to the snapshot board.  Every label
+    goes out (``min_score`` and the label filters are the publisher's, changeable live).
     Stops when ``spec.stop`` is set and no frame is waiting; exits with
     ``EXIT_MODEL_FAILED`` after sending ("error", line) if the model fails.
     """
     name = f"edgeeye.worker:{spec.worker_id}"
     pre_run_setup(name, f"edgeeye-w{spec.worker_id}", spec.log_queue, spec.log_level)
     ring = FrameRing.attach(spec.ring)
+    board = SnapshotBoard.attach(spec.board)
     try:
         classifier = Classifier(spec.model)
         spec.results.send(("ready", spec.worker_id))
-        _work(ring, classifier, spec)
+        _work(ring, board, classifier, spec)
     except ModelError as exc:
         spec.results.send(("error", str(exc)))
         raise SystemExit(EXIT_MODEL_FAILED) from None
     finally:
+        board.close()
         ring.close()
 
 
@@ -93,7 +98,7 @@ def _freeze_requested(worker_id: int) -> bool:
     return True
 
 
-def _work(ring: FrameRing, classifier: Classifier, spec: WorkerSpec) -> None:
+def _work(ring: FrameRing, board: SnapshotBoard, classifier: Classifier, spec: WorkerSpec) -> None:
     size = spec.model.input_size
     worker_id = spec.worker_id
     freeze = _freeze_requested(worker_id)
@@ -116,10 +121,11 @@ def _work(ring: FrameRing, classifier: Classifier, spec: WorkerSpec) -> None:
         del frame
         # The resized copy is all inference needs: give the slot back before invoking.
         ring.release(descriptor.slot_index)
+        board.put(descriptor.sequence, rgb)
         ring.worker_busy_since_ns[worker_id] = time.monotonic_ns()
         while freeze:
             time.sleep(3600)
-        labels, inference_ms = classifier.classify(rgb, spec.top_k, spec.min_score)
+        labels, inference_ms = classifier.classify(rgb, spec.top_k, 0.0)
         ring.worker_busy_since_ns[worker_id] = 0
         ring.worker_frames[worker_id] += 1
         spec.results.send(

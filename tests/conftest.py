@@ -61,12 +61,16 @@ def broker() -> Iterator[LocalBroker]:
 class Subscriber:
     """A real MQTT client that records every message on ``topic`` as it arrives."""
 
-    def __init__(self, broker: LocalBroker, topic: str = "#") -> None:
+    def __init__(
+        self, broker: LocalBroker, topic: str = "#", protocol: int = mqtt.MQTTv311, qos: int = 1
+    ) -> None:
         self.messages: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
         self.received: list[mqtt.MQTTMessage] = []
         self._subscribed = threading.Event()
-        self._client = mqtt.Client(callback_api_version=mqtt.CallbackAPIVersion.VERSION2)
-        self._client.on_connect = lambda c, *_: c.subscribe(topic, qos=1)
+        self._client = mqtt.Client(
+            callback_api_version=mqtt.CallbackAPIVersion.VERSION2, protocol=protocol
+        )
+        self._client.on_connect = lambda c, *_: c.subscribe(topic, qos=qos)
         self._client.on_subscribe = lambda *_: self._subscribed.set()
         self._client.on_message = lambda _c, _u, msg: self.messages.put(msg)
         self._client.connect(broker.host, broker.port)
@@ -85,6 +89,13 @@ class Subscriber:
     def drain(self, seconds: float) -> list[mqtt.MQTTMessage]:
         return self.collect(lambda _r: False, seconds)
 
+    def on(self, suffix: str) -> list[mqtt.MQTTMessage]:
+        return [m for m in self.received if m.topic.endswith(suffix)]
+
+    def publish(self, topic: str, payload: str | bytes, retain: bool = False) -> None:
+        """Send a message from this client (a command, say), waiting until it is out."""
+        self._client.publish(topic, payload, qos=1, retain=retain).wait_for_publish(5)
+
     def json_on(self, suffix: str) -> list[dict]:
         return [json.loads(m.payload) for m in self.received if m.topic.endswith(suffix)]
 
@@ -97,8 +108,8 @@ class Subscriber:
 def subscriber_factory() -> Iterator:
     made: list[Subscriber] = []
 
-    def make(broker: LocalBroker, topic: str = "#") -> Subscriber:
-        made.append(Subscriber(broker, topic))
+    def make(broker: LocalBroker, topic: str = "#", **options) -> Subscriber:
+        made.append(Subscriber(broker, topic, **options))
         return made[-1]
 
     yield make
@@ -214,3 +225,71 @@ def lingering(session_id: int, timeout: float = 5.0) -> set[int]:
 
 def shm_segments() -> set[str]:
     return {p.name for p in Path("/dev/shm").glob("edgeeye_*")}
+
+
+def assert_matches_schema(leaf: str, payload: bytes) -> None:
+    """A message on ``<prefix>/<device>/<leaf>`` validates against ``schemas/<leaf>.schema.json``.
+
+    status is text, snapshot a JPEG (checked as latin-1 text, as its schema says), the rest
+    JSON."""
+    from jsonschema import Draft202012Validator, FormatChecker
+
+    schema = json.loads((REPO / "schemas" / f"{leaf}.schema.json").read_text())
+    if leaf == "status":
+        document = payload.decode()
+    elif leaf == "snapshot":
+        document = payload.decode("latin-1")
+    else:
+        document = json.loads(payload)
+    validator = Draft202012Validator(schema, format_checker=FormatChecker())
+    errors = [error.message[:200] for error in validator.iter_errors(document)]
+    assert not errors, (leaf, payload[:300], errors)
+
+
+def photo_sequence(folder: Path, test_data: Path, names: list[str]) -> Path:
+    """``folder`` holding the photographs ``names`` in that order (numbered symlinks into
+    the test data), for an images source to read as a scripted scene."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for position, name in enumerate(names):
+        (folder / f"{position:03d}_{name}").symlink_to(test_data / "images" / name)
+    return folder
+
+
+def photo_config(
+    folder: Path,
+    port: int,
+    test_data: Path,
+    source: str,
+    extra: str = "",
+    *,
+    workers: int = 2,
+    mqtt: str = "",
+) -> Path:
+    """``folder/edgeeye.yaml``: device cam1 classifying with mobilenet_v2_1.0_224_quant (the
+    model ``EXPECTED_TOP1`` is for); ``extra`` is YAML appended at the top level, ``mqtt``
+    flow-mapping entries added to that section."""
+    mqtt = f", {mqtt}" if mqtt else ""
+    return write_config(
+        folder / "edgeeye.yaml",
+        f"""
+device_id: cam1
+source: {source}
+model:
+  path: {test_data}/models/mobilenet_v2_1.0_224_quant.tflite
+  labels: {test_data}/models/imagenet_labels.txt
+workers: {workers}
+mqtt: {{host: 127.0.0.1, port: {port}, stats_interval: 1{mqtt}}}
+homeassistant: {{discovery: false}}
+{extra}
+""",
+    )
+
+
+def run_to_end(appliance_factory, config: Path, subscriber: Subscriber, timeout: float = 60):
+    """Run the appliance on a read-once source until it exits by itself (exit 0) and the
+    subscriber has its final 'offline'."""
+    appliance = appliance_factory(config)
+    assert appliance.wait(timeout) == 0, appliance.stderr
+    # Not a retained 'offline' an earlier run left: this run's own.
+    subscriber.collect(lambda r: any(m.payload == b"offline" and not m.retain for m in r), 10)
+    return appliance

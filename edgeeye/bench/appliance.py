@@ -43,6 +43,9 @@ class RunPlan:
     height: int = 480
     warmup_s: float = 3.0
     measure_s: float = 10.0
+    #: Another source than synthetic frames (a YAML flow mapping), and more config lines.
+    source: str = ""
+    extra: str = ""
 
 
 @dataclass
@@ -129,13 +132,14 @@ def run_appliance(model: BenchModel, plan: RunPlan, broker: LocalBroker) -> dict
     cpu: dict[int, list[tuple[float, float]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "bench.yaml"
+        source = plan.source or (
+            f"{{type: synthetic, width: {plan.width}, height: {plan.height}, fps: {plan.fps:.2f}}}"
+        )
         config.write_text(
-            f"device_id: {DEVICE}\nworkers: {plan.workers}\n"
-            f"source: {{type: synthetic, width: {plan.width}, height: {plan.height},"
-            f" fps: {plan.fps:.2f}}}\n"
+            f"device_id: {DEVICE}\nworkers: {plan.workers}\nsource: {source}\n"
             f"model: {{path: {model.spec.path}, labels: {model.labels_path}}}\n"
             f"mqtt: {{port: {broker.port}, stats_interval: 1}}\nlogging: {{level: WARNING}}\n"
-            f"outbox: {{path: {Path(tmp) / 'outbox.sqlite3'}}}\n"
+            f"outbox: {{path: {Path(tmp) / 'outbox.sqlite3'}}}\n{plan.extra}\n"
         )
         duration = STARTUP_ALLOWANCE_S + plan.warmup_s + plan.measure_s
         errors_path = Path(tmp) / "stderr.txt"
@@ -232,5 +236,6 @@ def _summarise(
         "memory_total_peak_kib": sum(peak for _, peak in peaks.values()),
         "memory_growth_kib": growth,
         "pid_count": len(peaks),
+        "stats": stats,
         "cpu_count": os.cpu_count(),
     }

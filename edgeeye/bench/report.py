@@ -17,6 +17,32 @@ def table(report: dict[str, Any]) -> str:
         f" {report['machine']['runtime']}",
         f"ceiling: {report['ceiling']['single_core_fps']:.1f} frames/s on one core"
         f" at {report['frame']}",
+    ]
+    if "scaling" in report:
+        lines += _pipeline_lines(report)
+    if "features" in report:
+        lines += _feature_lines(report["features"])
+    return "\n".join(lines)
+
+
+def _feature_lines(features: dict[str, Any]) -> list[str]:
+    lines = [
+        "",
+        f"discovery and snapshots, {features['workers']} workers, every frame published,"
+        f" {features['rounds']} round(s) each",
+        f"{'variant':<24} {'frames/s':>9} {'snapshots/s':>12} {'cost':>7}",
+    ]
+    for name in ("off", "every_frame_snapshots", "snapshots_hold_1s"):
+        row = features[name]
+        lines.append(
+            f"{name:<24} {row['throughput_fps']:>9.1f} {row['snapshots_per_s']:>12.1f}"
+            f" {row['cost_percent']:>6.2f}%"
+        )
+    return lines
+
+
+def _pipeline_lines(report: dict[str, Any]) -> list[str]:
+    lines = [
         "",
         "edgeeye through a real broker (frames/s received by the subscriber)",
         f"{'workers':>8} {'ceiling':>8} {'edgeeye':>8} {'efficiency':>10}"
@@ -78,7 +104,7 @@ def table(report: dict[str, Any]) -> str:
     ]
     for name, kib in sorted(memory["peak_kib"].items()):
         lines.append(f"  {name:<28} {kib / 1024:8.1f} MiB peak")
-    return "\n".join(lines)
+    return lines
 
 
 def write(report: dict[str, Any], output: Path) -> list[Path]:
@@ -94,6 +120,8 @@ def write(report: dict[str, Any], output: Path) -> list[Path]:
 
 
 def _plot(report: dict[str, Any], path: Path) -> Path | None:
+    if "scaling" not in report:
+        return None
     try:
         import matplotlib
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgeeye.bench import appliance, baselines, ceiling, handoff
+from edgeeye.bench import appliance, baselines, ceiling, features, handoff
 from edgeeye.bench.common import BenchModel
 from edgeeye.interpreter import interpreter_class
 from edgeeye.localbroker import LocalBroker
@@ -31,6 +31,7 @@ class BenchOptions:
     max_workers: int = 0  # 0: one per core
     width: int = 640
     height: int = 480
+    features_only: bool = False  # just the cost of discovery and snapshots
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,29 @@ def run_bench(options: BenchOptions, progress: Callable[[str], None] = print) ->
     if not options.quick and (options.width, options.height) != (1920, 1080):
         frame_sizes.append((1920, 1080))
 
+    machine = {
+        "cpus": os.cpu_count(),
+        "usable_cpus": workers,
+        "processor": platform.processor() or platform.machine(),
+        "python": platform.python_version(),
+        "runtime": interpreter_class()[1],
+    }
+    header = {
+        "model": model.name,
+        "frame": frame,
+        "workers": workers,
+        "quick": options.quick,
+        "machine": machine,
+        "ceiling": {
+            "single_core_fps": round(single, 2),
+            "workers": workers,
+            "ceiling_fps": round(single * workers, 2),
+        },
+    }
     with LocalBroker() as broker:
+        if options.features_only:
+            costs = _features(model, broker, workers, single, options, progress)
+            return {**header, "features": costs}
 
         def run(plan: appliance.RunPlan) -> dict[str, Any]:
             result = appliance.run_appliance(model, plan, broker)
@@ -136,26 +159,11 @@ def run_bench(options: BenchOptions, progress: Callable[[str], None] = print) ->
             )
         )
         latency_rows.append({**overload, "load": "200% (overload)"})
+        feature_costs = _features(model, broker, workers, single, options, progress)
 
     growth = overload["memory_growth_kib"]
-    runtime = interpreter_class()[1]
     return {
-        "model": model.name,
-        "frame": frame,
-        "workers": workers,
-        "quick": options.quick,
-        "machine": {
-            "cpus": os.cpu_count(),
-            "usable_cpus": workers,
-            "processor": platform.processor() or platform.machine(),
-            "python": platform.python_version(),
-            "runtime": runtime,
-        },
-        "ceiling": {
-            "single_core_fps": round(single, 2),
-            "workers": workers,
-            "ceiling_fps": round(single * workers, 2),
-        },
+        **header,
         "scaling": scaling,
         "baselines": baseline_report,
         "handoff": handoff_rows,
@@ -175,7 +183,29 @@ def run_bench(options: BenchOptions, progress: Callable[[str], None] = print) ->
             "max_growth_kib": max(growth.values(), default=0),
             "grew": any(value > GROWTH_LIMIT_KIB for value in growth.values()),
         },
+        "features": feature_costs,
     }
+
+
+def _features(
+    model: BenchModel,
+    broker: LocalBroker,
+    workers: int,
+    single: float,
+    options: BenchOptions,
+    progress: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    progress("cost of Home Assistant discovery and snapshots (alternating runs)")
+    durations = _Durations.of(options.quick)
+    return features.measure(
+        model,
+        broker,
+        workers,
+        OFFERED * single * workers,
+        durations.run_s,
+        rounds=1 if options.quick else 3,
+        progress=progress,
+    )
 
 
 def _cpu_split(result: dict[str, Any], single: float) -> dict[str, Any]:

@@ -122,3 +122,35 @@ def test_an_invalid_edit_is_refused_and_the_appliance_keeps_classifying(
     assert stats["config_rejected"].startswith(expected)
     assert stats["config_reloads"] == 0
     assert {r["model"] for r in subscriber.json_on("/result")} == {SMALL}
+
+
+def test_publish_settings_change_live_without_restarting_anything(
+    tmp_path, broker, test_data, subscriber_factory, appliance_factory
+):
+    one_photo = _config_text(test_data, broker.port, SMALL).replace(
+        f"{test_data}/images", f"{test_data}/images/parrot.jpg"
+    )
+    config = write_config(tmp_path / "edgeeye.yaml", one_photo)
+    subscriber = subscriber_factory(broker)
+    appliance = appliance_factory(config)
+    subscriber.collect(lambda r: sum(m.topic.endswith("/result") for m in r) >= 20, 60)
+    children = _pids(appliance, "edgeeye-")
+    edited = one_photo.replace("model:\n", "model:\n  min_score: 0.05\n")
+    edited += "publish: {mode: on_change, hold_s: 0, heartbeat_s: 0}\nsnapshot: {enabled: true}\n"
+    config.write_text(edited)
+    appliance.signal(signal.SIGHUP)
+    subscriber.collect(lambda r: any(b'"on_change"' in m.payload for m in r), 10)
+    mark = len(subscriber.received)
+    subscriber.drain(3.0)
+    after = subscriber.received[mark:]
+    results = [json.loads(m.payload) for m in after if m.topic.endswith("/result")]
+    # 20 frames a second of one photograph before; now the one change it makes, with its
+    # labels at or above the new min_score, and its snapshot.
+    assert [r["reason"] for r in results] == ["change"]
+    assert results[0]["labels"] and all(x["score"] >= 0.05 for x in results[0]["labels"])
+    snapshots = [m for m in after if m.topic.endswith("/snapshot")]
+    assert len(snapshots) == 1 and snapshots[0].payload[:3] == b"\xff\xd8\xff"
+    assert _pids(appliance, "edgeeye-") == children  # no process was replaced
+    appliance.signal(signal.SIGTERM)
+    assert appliance.wait(30) == 0, appliance.stderr
+    assert "config reloaded; restarting: nothing" in appliance.stderr

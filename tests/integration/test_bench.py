@@ -76,3 +76,11 @@ def test_quick_bench_reports_every_section(tmp_path, test_data):
     assert memory["total_peak_mib"] > 0 and memory["processes"] >= 4
     assert any(name.startswith("edgeeye-capture") for name in memory["peak_kib"])
     assert isinstance(memory["grew"], bool)
+    features = report["features"]
+    for name in ("off", "every_frame_snapshots", "snapshots_hold_1s"):
+        assert features[name]["throughput_fps"] > 0 and len(features[name]["runs"]) == 1
+    # The flickering patterns change label every frame: snapshots really were made.
+    assert features["every_frame_snapshots"]["snapshots_per_s"] > 1
+    assert 0 < features["snapshots_hold_1s"]["snapshots_per_s"] <= 1.5
+    assert features["off"]["snapshots_per_s"] == 0
+    assert "discovery and snapshots" in completed.stdout

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import jinja2
 from jsonschema import Draft202012Validator, FormatChecker
 from referencing import Registry, Resource
 
-from tests.conftest import REPO, write_config
+from tests.conftest import REPO, assert_matches_schema, write_config
 
 DEVICE = "cam.1"  # a '.' that Home Assistant's node ids do not allow: it becomes '_'
 NODE = "edgeeye_cam_1"
@@ -125,12 +127,101 @@ def test_every_published_payload_validates_against_its_schema(
 ):
     subscriber = subscriber_factory(broker, f"edgeeye/{DEVICE}/#")
     _run_until(appliance_factory, subscriber, _config(tmp_path, broker, test_data, True), 20, 3)
-    checked = dict.fromkeys(("result", "stats", "status"), 0)
+    checked = dict.fromkeys(("result", "stats", "status", "settings"), 0)
     for message in subscriber.received:
         leaf = message.topic.rsplit("/", 1)[1]
-        validator = _validator(REPO / "schemas" / f"{leaf}.schema.json")
-        document = message.payload.decode() if leaf == "status" else json.loads(message.payload)
-        errors = [e.message for e in validator.iter_errors(document)]
-        assert not errors, (message.topic, message.payload[:300], errors)
         checked[leaf] += 1
+        assert_matches_schema(leaf, message.payload)
     assert checked["result"] >= 20 and checked["stats"] >= 3 and checked["status"] == 2
+    assert checked["settings"] == 1
+
+
+def test_snapshot_and_remote_control_entities_drive_the_appliance(
+    tmp_path, broker, test_data, subscriber_factory, appliance_factory
+):
+    config = _config(tmp_path, broker, test_data, True)
+    config.write_text(
+        config.read_text()
+        + "snapshot: {enabled: true}\nremote_control: {enabled: true}\n"
+        + "publish: {mode: every_frame, hold_s: 0}\n"
+    )
+    live = subscriber_factory(broker, f"edgeeye/{DEVICE}/#")
+    appliance = appliance_factory(config)
+    live.collect(lambda r: sum(m.topic.endswith("/snapshot") for m in r) >= 2, 60)
+    configs = subscriber_factory(broker, "homeassistant/#").collect(lambda r: len(r) >= 10, 10)
+    documents = {m.topic.split("/")[3]: json.loads(m.payload) for m in configs}
+    assert sorted(m.topic.split("/")[1] for m in configs) == sorted(
+        ["binary_sensor", *["sensor"] * 5, "image", "number", "select", "switch"]
+    )
+    for message in configs:
+        component = message.topic.split("/")[1]
+        schema = REPO / "tests" / "schemas" / f"homeassistant_{component}.schema.json"
+        errors = [e.message for e in _validator(schema).iter_errors(json.loads(message.payload))]
+        assert not errors, (message.topic, errors)
+    # The image entity shows the snapshots we publish.
+    assert documents["snapshot"]["image_topic"] == f"edgeeye/{DEVICE}/snapshot"
+    assert live.on("/snapshot")[-1].payload[:3] == b"\xff\xd8\xff"
+    # The controls read the settings topic as Home Assistant would...
+    settings = json.loads(live.on("/settings")[-1].payload)
+    render = jinja2.Environment(autoescape=False).from_string
+    states = {
+        name: render(documents[name]["value_template"]).render(value_json=settings)
+        for name in ("min_score", "publish_mode", "snapshots")
+    }
+    assert states == {"min_score": "0.0", "publish_mode": "every_frame", "snapshots": "on"}
+    # ...and a choice made there, sent on its command topic, changes the appliance.
+    select = documents["publish_mode"]
+    assert "on_change" in select["options"]
+    mark = len(live.received)
+    live.publish(select["command_topic"], "on_change")
+    live.collect(lambda r: any(m.topic.endswith("/settings") for m in r[mark:]), 10)
+    changed = json.loads(live.on("/settings")[-1].payload)
+    assert render(select["value_template"]).render(value_json=changed) == "on_change"
+    appliance.signal(signal.SIGTERM)
+    assert appliance.wait(30) == 0, appliance.stderr
+
+
+def _forget(config: Path, *args: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "edgeeye", "forget", "--config", str(config), *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60)
+
+
+def test_forget_removes_a_decommissioned_device_everywhere(
+    tmp_path, broker, test_data, subscriber_factory, appliance_factory
+):
+    config = _config(tmp_path, broker, test_data, True)
+    config.write_text(config.read_text() + "snapshot: {enabled: true, retain: true}\n")
+    live = subscriber_factory(broker, "#")
+    appliance = appliance_factory(config)
+    live.collect(lambda r: any(m.topic.endswith("/snapshot") for m in r), 60)
+
+    # While it runs, forget refuses (it would publish everything again at its next connect).
+    refused = _forget(config)
+    assert refused.returncode == 2, refused.stderr
+    assert refused.stderr.strip().endswith("or use --force")
+    assert f"device {DEVICE} is online on broker 127.0.0.1:{broker.port}" in refused.stderr
+
+    appliance.signal(signal.SIGTERM)
+    assert appliance.wait(30) == 0, appliance.stderr
+    before = subscriber_factory(broker, "#").collect(lambda r: len(r) >= 11, 10)
+    retained = sorted(m.topic for m in before if m.retain)
+    assert len(retained) == 11  # 7 discovery configs, status, stats, settings, snapshot
+    done = _forget(config)
+    assert done.returncode == 0, done.stderr
+    cleared = [line.removeprefix("cleared ") for line in done.stdout.splitlines()]
+    assert set(retained) <= set(cleared)
+    # Home Assistant, subscribed all along, got the empty configs that remove the entities.
+    empties = {m.topic for m in live.collect(lambda r: False, 2) if m.payload == b""}
+    assert {t for t in retained if t.startswith("homeassistant/")} <= empties
+    # And nothing of the device is left for anyone who subscribes later.
+    assert subscriber_factory(broker, "#").collect(lambda r: bool(r), 3) == []
+
+
+def test_forget_names_a_broker_it_cannot_reach(tmp_path, broker, test_data):
+    config = _config(tmp_path, broker, test_data, True)
+    broker.stop()
+    result = _forget(config)
+    assert result.returncode == 8
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"edgeeye: error: broker 127.0.0.1:{broker.port}: cannot connect: Connection refused"
+    )

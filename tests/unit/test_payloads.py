@@ -18,6 +18,7 @@ RESULT_TYPES = {
     "inference_ms": float,
     "latency_ms": float,
     "worker": int,
+    "reason": str,
 }
 
 

@@ -1,0 +1,64 @@
+"""What the broker has acknowledged: results counted, outbox rows that may be deleted.
+
+paho calls ``on_publish`` from its network thread, sometimes before ``publish()`` has
+returned the message id to us, hence the early-acks set.  The lock is never held while
+calling into paho: paho holds its own lock around ``on_publish``, so holding ours around
+``publish()`` would deadlock.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import paho.mqtt.client as mqtt
+
+# What an acknowledged message id stood for.
+OTHER, RESULT, OUTBOX_ROW = "other", "result", "row"
+
+
+class Deliveries:
+    """Message ids handed to paho but not yet acknowledged (QoS 1/2) or written (QoS 0)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: dict[int, tuple[str, int]] = {}
+        self._early_acks: set[int] = set()
+        self._acked_rows: list[int] = []
+        self.results_published = 0
+        self.results_not_queued = 0
+
+    def on_publish(self, _client, _userdata, mid, _reason_code, _props) -> None:
+        """paho's callback (VERSION2 signature)."""
+        with self._lock:
+            if mid in self._pending:
+                self._acknowledged(self._pending.pop(mid))
+            else:
+                self._early_acks.add(mid)
+
+    def track(self, info: mqtt.MQTTMessageInfo, kind: str = OTHER, row_id: int = 0) -> None:
+        """Count a result once paho reports it sent (QoS 0) or acknowledged (QoS 1/2)."""
+        if info.rc == mqtt.MQTT_ERR_QUEUE_SIZE:
+            self.results_not_queued += kind == RESULT
+            return
+        with self._lock:
+            if info.mid in self._early_acks:
+                self._early_acks.discard(info.mid)
+                self._acknowledged((kind, row_id))
+            else:
+                self._pending[info.mid] = (kind, row_id)
+
+    @property
+    def unacknowledged(self) -> int:
+        return len(self._pending)
+
+    def take_acknowledged_rows(self) -> list[int]:
+        """Outbox rows the broker has acknowledged since the last call."""
+        with self._lock:
+            rows, self._acked_rows = self._acked_rows, []
+        return rows
+
+    def _acknowledged(self, tag: tuple[str, int]) -> None:
+        kind, row_id = tag
+        self.results_published += kind != OTHER
+        if kind == OUTBOX_ROW:
+            self._acked_rows.append(row_id)
