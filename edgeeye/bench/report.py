@@ -30,13 +30,15 @@ def _feature_lines(features: dict[str, Any]) -> list[str]:
         "",
         f"discovery and snapshots, {features['workers']} workers, every frame published,"
         f" {features['rounds']} round(s) each",
-        f"{'variant':<24} {'frames/s':>9} {'snapshots/s':>12} {'cost':>7}",
+        f"{'variant':<24} {'frames/s':>9} {'snapshots/s':>12} {'cost':>7}"
+        f" {'worker ms/frame':>16} {'main cores':>11}",
     ]
     for name in ("off", "every_frame_snapshots", "snapshots_hold_1s"):
         row = features[name]
         lines.append(
             f"{name:<24} {row['throughput_fps']:>9.1f} {row['snapshots_per_s']:>12.1f}"
-            f" {row['cost_percent']:>6.2f}%"
+            f" {row['cost_percent']:>6.2f}% {_fmt(row['worker_ms_per_frame']):>16}"
+            f" {_fmt(row['main_cores']):>11}"
         )
     return lines
 

@@ -203,7 +203,7 @@ def _features(
         workers,
         OFFERED * single * workers,
         durations.run_s,
-        rounds=1 if options.quick else 3,
+        rounds=1 if options.quick else 5,
         progress=progress,
     )
 
