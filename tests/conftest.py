@@ -122,6 +122,35 @@ def write_config(path: Path, text: str) -> Path:
     return path
 
 
+def device_config(
+    folder: Path,
+    port: int,
+    test_data: Path,
+    *,
+    model: str,
+    source: str,
+    workers: int = 2,
+    mqtt: str = "",
+    extra: str = "",
+) -> Path:
+    """``folder/edgeeye.yaml`` for device cam1 on ``model`` (a file in the test data);
+    ``mqtt`` is flow-mapping entries added to that section, ``extra`` more top-level YAML."""
+    mqtt_entries = f"host: 127.0.0.1, port: {port}" + (f", {mqtt}" if mqtt else "")
+    return write_config(
+        folder / "edgeeye.yaml",
+        f"""
+device_id: cam1
+source: {source}
+model:
+  path: {test_data}/models/{model}.tflite
+  labels: {test_data}/models/imagenet_labels.txt
+workers: {workers}
+mqtt: {{{mqtt_entries}}}
+{extra}
+""",
+    )
+
+
 def small_model_config(
     folder: Path,
     port: int,
@@ -132,22 +161,18 @@ def small_model_config(
     mqtt: str = "",
     supervisor: str = "",
 ) -> Path:
-    """``folder/edgeeye.yaml`` for device cam1 on the small model (1 ms a frame), so fault
-    tests spend their time on the fault.  ``mqtt`` and ``supervisor`` are flow-mapping
-    entries ("stats_interval: 1, qos: 1") added to those sections."""
-    mqtt_entries = f"host: 127.0.0.1, port: {port}" + (f", {mqtt}" if mqtt else "")
-    return write_config(
-        folder / "edgeeye.yaml",
-        f"""
-device_id: cam1
-source: {source}
-model:
-  path: {test_data}/models/mobilenet_v1_0.25_128_quant.tflite
-  labels: {test_data}/models/imagenet_labels.txt
-workers: {workers}
-mqtt: {{{mqtt_entries}}}
-supervisor: {{{supervisor}}}
-""",
+    """Device cam1 on the small model (1 ms a frame), so fault tests spend their time on
+    the fault.  ``mqtt`` and ``supervisor`` are flow-mapping entries ("stats_interval: 1,
+    qos: 1") added to those sections."""
+    return device_config(
+        folder,
+        port,
+        test_data,
+        model="mobilenet_v1_0.25_128_quant",
+        source=source,
+        workers=workers,
+        mqtt=mqtt,
+        extra=f"supervisor: {{{supervisor}}}",
     )
 
 
@@ -265,31 +290,26 @@ def photo_config(
     workers: int = 2,
     mqtt: str = "",
 ) -> Path:
-    """``folder/edgeeye.yaml``: device cam1 classifying with mobilenet_v2_1.0_224_quant (the
-    model ``EXPECTED_TOP1`` is for); ``extra`` is YAML appended at the top level, ``mqtt``
+    """Device cam1 classifying with mobilenet_v2_1.0_224_quant (the model ``EXPECTED_TOP1``
+    is for), stats every second, discovery off; ``extra`` is more top-level YAML, ``mqtt``
     flow-mapping entries added to that section."""
-    mqtt = f", {mqtt}" if mqtt else ""
-    return write_config(
-        folder / "edgeeye.yaml",
-        f"""
-device_id: cam1
-source: {source}
-model:
-  path: {test_data}/models/mobilenet_v2_1.0_224_quant.tflite
-  labels: {test_data}/models/imagenet_labels.txt
-workers: {workers}
-mqtt: {{host: 127.0.0.1, port: {port}, stats_interval: 1{mqtt}}}
-homeassistant: {{discovery: false}}
-{extra}
-""",
+    return device_config(
+        folder,
+        port,
+        test_data,
+        model="mobilenet_v2_1.0_224_quant",
+        source=source,
+        workers=workers,
+        mqtt="stats_interval: 1" + (f", {mqtt}" if mqtt else ""),
+        extra=f"homeassistant: {{discovery: false}}\n{extra}",
     )
 
 
-def run_to_end(appliance_factory, config: Path, subscriber: Subscriber, timeout: float = 60):
-    """Run the appliance on a read-once source until it exits by itself (exit 0) and the
-    subscriber has its final 'offline'."""
-    appliance = appliance_factory(config)
-    assert appliance.wait(timeout) == 0, appliance.stderr
+def run_to_end(appliance_factory, config: Path, subscriber: Subscriber, *args: str):
+    """Run the appliance (on a read-once source, or with ``--duration``) until it exits by
+    itself (exit 0) and the subscriber has its final 'offline'."""
+    appliance = appliance_factory(config, *args)
+    assert appliance.wait(60) == 0, appliance.stderr
     # Not a retained 'offline' an earlier run left: this run's own.
     subscriber.collect(lambda r: any(m.payload == b"offline" and not m.retain for m in r), 10)
     return appliance
