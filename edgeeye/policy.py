@@ -128,8 +128,9 @@ class PublishPolicy:
         waits = []
         if self._pending is not None:
             waits.append(max(self._hold_until, self._rate_ready_at()) - now)
-        elif self.settings.publish.heartbeat_s and self._last_sent_at is not None:
-            waits.append(self._last_sent_at + self.settings.publish.heartbeat_s - now)
+        elif self.settings.publish.heartbeat_s and self._current is not None:
+            beat_at = (self._last_sent_at or 0.0) + self.settings.publish.heartbeat_s
+            waits.append(max(beat_at, self._rate_ready_at()) - now)
         return max(0.0, min(waits)) if waits else None
 
     def _every_frame(self, outgoing: Outgoing, now: float) -> Outgoing | None:

@@ -43,7 +43,7 @@ from edgeeye.payloads import (
     stats_payload,
 )
 from edgeeye.policy import LiveSettings, Outgoing, PublishPolicy
-from edgeeye.snapshot import Snapshot, SnapshotBoard, SnapshotEncoder
+from edgeeye.snapshot import Snapshot, SnapshotBoard, Snapshots
 from edgeeye.worker import Result
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,6 @@ class Publisher:
         model_name: str,
         counts: Callable[[], dict[str, Any]],
         source_names: tuple[str, ...] = (),
-        board: SnapshotBoard | None = None,
     ) -> None:
         self._config = config
         self.model_name = model_name
@@ -86,11 +85,10 @@ class Publisher:
         self.deliveries = Deliveries()
         self._link = BrokerLink(config.mqtt, self.events)
         self.results_received = 0
-        self.snapshots_published = 0
-        self.board = board
         self.policy = PublishPolicy(settings_from(config))
-        self.policy.grab = self._grab_frame
-        self._encoder = SnapshotEncoder(self._publish_snapshot)
+        self.snapshots = Snapshots(self._publish_snapshot)
+        self.snapshots.set_enabled(config.snapshot.enabled)
+        self.policy.grab = lambda result: self.snapshots.grab(result.sequence)
         self._outbox = Outbox(config.outbox_path, int(config.outbox.max_mb * 2**20))
         self._client = self._make_client()
 
@@ -182,9 +180,9 @@ class Publisher:
         successor.results_received = self.results_received
         successor.deliveries.results_published = self.deliveries.results_published
         successor.deliveries.results_not_queued = self.deliveries.results_not_queued
-        successor.snapshots_published = self.snapshots_published
-        if self.board is not None:
-            successor.use_board(self.board)
+        successor.snapshots.published = self.snapshots.published
+        if self.snapshots.board is not None:
+            successor.use_board(self.snapshots.board)
         successor.start()
         for connection, worker_id in inbox.items():
             successor.add_worker(worker_id, connection)
@@ -212,7 +210,7 @@ class Publisher:
         # Results first, so the last stats count every acknowledged result.
         self._wait_delivered(deadline - 0.5)
         self._remove_acknowledged_rows()
-        self._encoder.stop(0.5)
+        self.snapshots.stop(0.5)
         self._publish_stats()
         info = self._send("status", STATUS_OFFLINE, content_type=TEXT, retain=True)
         self.deliveries.track(info)
@@ -291,7 +289,7 @@ class Publisher:
             reason=outgoing.reason,
         )
         if outgoing.snapshot is not None:
-            self._encoder.submit(
+            self.snapshots.submit(
                 outgoing.snapshot, result.sequence, outgoing.state[0], self._config.snapshot
             )
         topic, qos = self._config.topic("result"), self._config.mqtt.qos
@@ -301,14 +299,7 @@ class Publisher:
         info = self._send("result", payload, qos=qos, expires=True)
         self.deliveries.track(info, RESULT)
 
-    def _grab_frame(self, result: Result) -> Any:
-        """The policy's snapshot hook: copy a change's frame off the board right away."""
-        frame = self.board.get(result.sequence) if self.board is not None else None
-        if frame is None:
-            self._encoder.skipped()
-        return frame
-
-    def _publish_snapshot(self, snapshot: Snapshot) -> None:
+    def _publish_snapshot(self, snapshot: Snapshot) -> bool:
         """From the encoder thread (paho's publish is thread-safe)."""
         settings = self._config.snapshot
         info = self._client.publish(
@@ -323,8 +314,7 @@ class Publisher:
                 user=(("sequence", str(snapshot.sequence)), ("label", snapshot.label or "")),
             ),
         )
-        if info.rc == mqtt.MQTT_ERR_SUCCESS:
-            self.snapshots_published += 1
+        return info.rc == mqtt.MQTT_ERR_SUCCESS
 
     def _unacked_full(self) -> bool:
         return self.deliveries.unacknowledged >= MAX_UNACKED
@@ -333,8 +323,7 @@ class Publisher:
 
     def use_board(self, board: SnapshotBoard) -> None:
         """The snapshot board the workers write from now on."""
-        board.enabled = self.policy.settings.snapshot_enabled
-        self.board = board
+        self.snapshots.use_board(board)
 
     def reconfigure(self, config: AppConfig) -> None:
         """A reloaded config whose broker side is unchanged: new live settings only."""
@@ -344,8 +333,7 @@ class Publisher:
     def apply_settings(self, settings: LiveSettings) -> None:
         """New live settings (a reload or a remote command): used from the next result."""
         self.policy.settings = settings
-        if self.board is not None:
-            self.board.enabled = settings.snapshot_enabled
+        self.snapshots.set_enabled(settings.snapshot_enabled)
         self._publish_settings(self._client)
 
     def _on_command(self, _client, _userdata, message: mqtt.MQTTMessage) -> None:
@@ -411,8 +399,8 @@ class Publisher:
         counts["results_published"] = self.deliveries.results_published
         counts["results_not_queued"] = self.deliveries.results_not_queued
         counts["results_suppressed"] = self.policy.results_suppressed
-        counts["snapshots_published"] = self.snapshots_published
-        counts["snapshots_skipped"] = self._encoder.snapshots_skipped
+        counts["snapshots_published"] = self.snapshots.published
+        counts["snapshots_skipped"] = self.snapshots.skipped
         counts["outbox_queued"] = self._outbox.rows
         counts["outbox_dropped"] = self._outbox.dropped
         payload = stats_payload(

@@ -203,3 +203,50 @@ def encode_jpeg(frame: np.ndarray, settings: SnapshotConfig) -> bytes:
     out = io.BytesIO()
     image.save(out, "JPEG", quality=settings.quality)
     return out.getvalue()
+
+
+class Snapshots:
+    """The publisher's side: the board it grabs from, the encoder, and the counts.
+
+    ``publish`` sends a finished JPEG (from the encoder thread) and says whether it went.
+    """
+
+    def __init__(self, publish: Callable[[Snapshot], bool]) -> None:
+        self.board: SnapshotBoard | None = None
+        self.enabled = False
+        self.published = 0
+        self._publish = publish
+        self._encoder = SnapshotEncoder(self._deliver)
+
+    @property
+    def skipped(self) -> int:
+        return self._encoder.snapshots_skipped
+
+    def use_board(self, board: SnapshotBoard) -> None:
+        """The board the workers write from now on."""
+        board.enabled = self.enabled
+        self.board = board
+
+    def set_enabled(self, enabled: bool) -> None:
+        """Workers copy frames only while this is on."""
+        self.enabled = enabled
+        if self.board is not None:
+            self.board.enabled = enabled
+
+    def grab(self, sequence: int) -> np.ndarray | None:
+        """Copy a change's frame off the board, now, before a later frame takes its slot."""
+        frame = self.board.get(sequence) if self.board is not None else None
+        if frame is None:
+            self._encoder.skipped()
+        return frame
+
+    def submit(
+        self, frame: np.ndarray, sequence: int, label: str | None, settings: SnapshotConfig
+    ) -> None:
+        self._encoder.submit(frame, sequence, label, settings)
+
+    def stop(self, timeout: float) -> None:
+        self._encoder.stop(timeout)
+
+    def _deliver(self, snapshot: Snapshot) -> None:
+        self.published += self._publish(snapshot)

@@ -136,3 +136,18 @@ def test_on_change_ignores_a_frame_older_than_one_already_seen():
     assert policy.offer(_result(12, DOG), 0.1).result.sequence == 12
     assert policy.offer(_result(11, CAT), 0.2) is None  # finished late: not a change back
     assert policy.tick(0.5) is None
+
+
+def test_next_due_never_asks_for_a_busy_wait():
+    policy = _policy(mode="on_change", hold_s=1.0, heartbeat_s=5.0, max_rate=0.5)
+    assert policy.next_due(0.0) is None  # nothing seen yet: wake only for a result
+    policy.offer(_result(0, CAT), 0.0)
+    assert policy.next_due(0.0) == 5.0  # the heartbeat
+    policy.offer(_result(1, DOG), 0.5)  # waits for the hold and the rate (one per 2 s)
+    assert policy.next_due(0.5) == 1.5
+    assert policy.tick(2.0).result.sequence == 1
+    # A switch from every_frame with nothing to repeat yet must not ask to wake at once.
+    switched = _policy(mode="every_frame")
+    switched.offer(_result(0, CAT), 0.0)
+    switched.settings = LiveSettings(0.0, PublishConfig(mode="on_change"), False)
+    assert switched.next_due(120.0) is None
