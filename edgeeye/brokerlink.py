@@ -16,7 +16,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
-from edgeeye.config import MqttConfig
+from edgeeye.configsections import MqttConfig
 
 log = logging.getLogger(__name__)
 

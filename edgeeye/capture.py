@@ -8,8 +8,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from edgeeye.config import (
-    AppConfig,
+from edgeeye.config import AppConfig
+from edgeeye.configsections import (
     ImagesSourceConfig,
     Picamera2SourceConfig,
     SourceConfig,

@@ -18,10 +18,13 @@ import json
 from dataclasses import replace
 from typing import Any
 
+import paho.mqtt.client as mqtt
+from paho.mqtt.subscribeoptions import SubscribeOptions
 from pydantic import ValidationError
 
-from edgeeye.config import PublishConfig
+from edgeeye.config import AppConfig
 from edgeeye.configerrors import describe
+from edgeeye.configsections import PublishConfig
 from edgeeye.errors import EdgeeyeError
 from edgeeye.policy import LiveSettings
 
@@ -32,6 +35,27 @@ MAX_PAYLOAD = 4096
 
 class ControlError(EdgeeyeError):
     """A remote setting that was not applied; the message says why, in one line."""
+
+
+def subscribe_commands(client: mqtt.Client, config: AppConfig) -> None:
+    """Subscribe to ``<prefix>/<device>/set/#`` (at every connect)."""
+    commands = config.topic("set/#")
+    if config.mqtt.protocol == "5":
+        # MQTT 5 can keep the retain flag on live messages, so a retained command is
+        # refused however it arrives; on 3.1.1 only the broker's stored copy shows it.
+        client.subscribe(commands, options=SubscribeOptions(1, retainAsPublished=True))
+    else:
+        client.subscribe(commands, qos=1)
+
+
+def receive_command(
+    settings: LiveSettings, config: AppConfig, message: mqtt.MQTTMessage
+) -> LiveSettings:
+    """The settings after a message on ``set/...``; raises ControlError."""
+    leaf = message.topic.removeprefix(config.topic("set/"))
+    if message.retain:
+        raise ControlError(f"set/{leaf}: retained commands are ignored (publish without retain)")
+    return apply_command(settings, leaf, message.payload)
 
 
 def apply_command(settings: LiveSettings, leaf: str, payload: bytes) -> LiveSettings:
@@ -63,13 +87,16 @@ def apply_command(settings: LiveSettings, leaf: str, payload: bytes) -> LiveSett
     )
 
 
-def describe_settings(settings: LiveSettings) -> dict[str, Any]:
+def settings_payload(settings: LiveSettings, config: AppConfig) -> bytes:
     """The live settings as published on ``<prefix>/<device>/settings``."""
-    return {
+    document = {
+        "device": config.device_id,
         "min_score": settings.min_score,
         "publish": settings.publish.model_dump(mode="json"),
         "snapshot": settings.snapshot_enabled,
+        "remote_control": config.remote_control.enabled,
     }
+    return json.dumps(document, separators=(",", ":")).encode()
 
 
 def _value(text: str) -> Any:

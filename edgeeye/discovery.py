@@ -231,3 +231,10 @@ def discovery_messages(config: AppConfig, model_name: str) -> list[tuple[str, by
 def removal_messages(config: AppConfig) -> list[tuple[str, bytes]]:
     """Empty retained payloads on every config topic: Home Assistant drops the entities."""
     return [(config_topic(config, entity), b"") for entity in ENTITIES]
+
+
+def retained_configs(config: AppConfig, model_name: str) -> list[tuple[str, bytes]]:
+    """What a connect publishes: the configs with discovery on, empty ones with it off."""
+    if config.homeassistant.discovery:
+        return discovery_messages(config, model_name)
+    return removal_messages(config)

@@ -13,7 +13,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from edgeeye.config import MqttConfig, MqttTlsConfig
+from edgeeye.configsections import MqttConfig, MqttTlsConfig
 from edgeeye.errors import ConfigError
 
 JSON = "application/json"

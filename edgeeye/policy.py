@@ -23,7 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from edgeeye.config import PublishConfig
+from edgeeye.config import AppConfig
+from edgeeye.configsections import PublishConfig
 from edgeeye.worker import Result
 
 Label = tuple[int, str, float]
@@ -51,6 +52,15 @@ class LiveSettings:
     min_score: float
     publish: PublishConfig
     snapshot_enabled: bool
+
+    @classmethod
+    def from_config(cls, config: AppConfig) -> LiveSettings:
+        """The settings a config file gives (what a start or a reload begins with)."""
+        return cls(
+            min_score=config.model.min_score,
+            publish=config.publish,
+            snapshot_enabled=config.snapshot.enabled,
+        )
 
 
 class PublishPolicy:

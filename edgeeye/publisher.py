@@ -15,7 +15,6 @@ live settings (``control.py``).
 
 from __future__ import annotations
 
-import json
 import logging
 import queue
 import threading
@@ -25,13 +24,17 @@ from multiprocessing.connection import Connection, wait
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from edgeeye.brokerlink import BrokerLink
 from edgeeye.config import AppConfig
-from edgeeye.control import ControlError, apply_command, describe_settings
+from edgeeye.control import (
+    ControlError,
+    receive_command,
+    settings_payload,
+    subscribe_commands,
+)
 from edgeeye.delivery import OUTBOX_ROW, RESULT, Deliveries
-from edgeeye.discovery import discovery_messages, removal_messages
+from edgeeye.discovery import retained_configs
 from edgeeye.mqttclient import JPEG, JSON, TEXT, make_client, message_properties
 from edgeeye.outbox import Outbox
 from edgeeye.payloads import (
@@ -85,7 +88,7 @@ class Publisher:
         self.deliveries = Deliveries()
         self._link = BrokerLink(config.mqtt, self.events)
         self.results_received = 0
-        self.policy = PublishPolicy(settings_from(config))
+        self.policy = PublishPolicy(LiveSettings.from_config(config))
         self.snapshots = Snapshots(self._publish_snapshot)
         self.snapshots.set_enabled(config.snapshot.enabled)
         self.policy.grab = lambda result: self.snapshots.grab(result.sequence)
@@ -141,13 +144,7 @@ class Publisher:
         self._publish_discovery(client)
         self._publish_settings(client)
         if self._config.remote_control.enabled:
-            # MQTT 5 can keep the retain flag on live messages, so a retained command is
-            # refused however it arrives; on 3.1.1 only the broker's stored copy shows it.
-            commands = self._config.topic("set/#")
-            if self._config.mqtt.protocol == "5":
-                client.subscribe(commands, options=SubscribeOptions(1, retainAsPublished=True))
-            else:
-                client.subscribe(commands, qos=1)
+            subscribe_commands(client, self._config)
 
     def _on_disconnect(self, client, _userdata, _flags, reason_code, _props) -> None:
         if not self._draining.is_set():
@@ -328,7 +325,7 @@ class Publisher:
     def reconfigure(self, config: AppConfig) -> None:
         """A reloaded config whose broker side is unchanged: new live settings only."""
         self._config = config
-        self.apply_settings(settings_from(config))
+        self.apply_settings(LiveSettings.from_config(config))
 
     def apply_settings(self, settings: LiveSettings) -> None:
         """New live settings (a reload or a remote command): used from the next result."""
@@ -337,13 +334,8 @@ class Publisher:
         self._publish_settings(self._client)
 
     def _on_command(self, _client, _userdata, message: mqtt.MQTTMessage) -> None:
-        leaf = message.topic.removeprefix(self._config.topic("set/"))
         try:
-            if message.retain:
-                raise ControlError(
-                    f"set/{leaf}: retained commands are ignored (publish without retain)"
-                )
-            settings = apply_command(self.policy.settings, leaf, message.payload)
+            settings = receive_command(self.policy.settings, self._config, message)
         except ControlError as exc:
             log.warning("remote setting rejected: %s", exc)
             payload = error_payload(self._config.device_id, message.topic, message.payload, exc)
@@ -353,12 +345,7 @@ class Publisher:
         self.apply_settings(settings)
 
     def _publish_settings(self, client: mqtt.Client) -> None:
-        document = {
-            "device": self._config.device_id,
-            **describe_settings(self.policy.settings),
-            "remote_control": self._config.remote_control.enabled,
-        }
-        payload = json.dumps(document, separators=(",", ":"))
+        payload = settings_payload(self.policy.settings, self._config)
         self.deliveries.track(self._send("settings", payload, retain=True, client=client))
 
     def _flush_outbox(self) -> None:
@@ -380,12 +367,8 @@ class Publisher:
     def _publish_discovery(self, client: mqtt.Client) -> None:
         """Home Assistant's retained configs, at every connect (a broker may have lost them);
         with discovery off, empty ones, which remove the device's entities."""
-        if self._config.homeassistant.discovery:
-            messages = discovery_messages(self._config, self.model_name)
-        else:
-            messages = removal_messages(self._config)
         properties = message_properties(self._config.mqtt, JSON)
-        for topic, payload in messages:
+        for topic, payload in retained_configs(self._config, self.model_name):
             info = client.publish(topic, payload, qos=1, retain=True, properties=properties)
             self.deliveries.track(info)
 
@@ -411,12 +394,3 @@ class Publisher:
         )
         # Retained: whoever subscribes later still learns the last state, and why it stopped.
         self.deliveries.track(self._send("stats", payload, retain=True))
-
-
-def settings_from(config: AppConfig) -> LiveSettings:
-    """The live settings a config file gives (what a start or a reload begins with)."""
-    return LiveSettings(
-        min_score=config.model.min_score,
-        publish=config.publish,
-        snapshot_enabled=config.snapshot.enabled,
-    )

@@ -13,7 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgeeye.config import AppConfig, ModelConfig, load_config
+from edgeeye.config import AppConfig, load_config
+from edgeeye.configsections import ModelConfig
 from edgeeye.errors import ModelError
 from edgeeye.model import ModelSpec, inspect_model
 

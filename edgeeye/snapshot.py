@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeeye.config import SnapshotConfig
+from edgeeye.configsections import SnapshotConfig
 from edgeeye.ring import SEGMENT_PREFIX, SHM_DIR, check_shm_space
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ from typing import Any, TextIO
 
 import paho.mqtt.client as mqtt
 
-from edgeeye.config import MqttConfig
+from edgeeye.configsections import MqttConfig
 from edgeeye.mqttclient import apply_credentials
 
 LEAVES = ("result", "stats", "status", "settings", "error", "snapshot")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 
-from edgeeye.config import PublishConfig
+from edgeeye.configsections import PublishConfig
 from edgeeye.policy import CHANGE, FRAME, HEARTBEAT, LiveSettings, PublishPolicy
 from edgeeye.worker import Result
 

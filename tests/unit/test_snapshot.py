@@ -8,7 +8,7 @@ import threading
 import numpy as np
 from PIL import Image
 
-from edgeeye.config import SnapshotConfig
+from edgeeye.configsections import SnapshotConfig
 from edgeeye.ring import SHM_DIR
 from edgeeye.snapshot import BOARD_SLOTS, SnapshotBoard, SnapshotEncoder, encode_jpeg
 
