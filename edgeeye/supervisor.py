@@ -19,14 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgeeye.capture import (
-    EXIT_SOURCE_FAILED,
-    CaptureSpec,
-    make_source,
-    run_capture,
-    source_names,
-)
-from edgeeye.children import Child, exit_description, stop_process
+from edgeeye.capture import make_source, source_names
+from edgeeye.capturekeeper import CaptureKeeper
+from edgeeye.children import Child
 from edgeeye.config import AppConfig
 from edgeeye.errors import (
     BrokerRefused,
@@ -78,14 +73,11 @@ class Supervisor:
         self._signals: list[int] = []
         self._ring: FrameRing | None = None
         self._publisher: Publisher | None = None
-        self._log_queue: Any = None
         self._pool: WorkerPool | None = None  # made in run(), with the log queue
-        self._capture: Child | None = None
+        self._capture: CaptureKeeper | None = None  # made in run(), with the log queue
         self._failure: EdgeeyeError | None = None
         self._last_counts: dict[str, Any] = {}
         self._restarts: Tally[str] = Tally()
-        self._capture_restart_at: float | None = None
-        self._capture_first_frame = 0  # frames_captured when the current capture started
         #: Why the appliance gave up, for the last stats message; None while it runs.
         self._fault: str | None = None
         self._liveness = Liveness(Notifier(), config.supervisor.progress_timeout_s)
@@ -125,13 +117,12 @@ class Supervisor:
             sig: signal.signal(sig, self._on_signal)
             for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
         }
-        self._stop_capture = self._ctx.Event()
+        self._capture = CaptureKeeper(self._ctx, log_queue, self._capture_backoff())
         pool = self._pool = WorkerPool(
             self._ctx, log_queue, self._on_startup_event, lambda: bool(self._signals)
         )
         pool.config, pool.model = self.config, self.model
         publisher: Publisher | None = None
-        self._log_queue = log_queue
         reason = "error"
         try:
             source = make_source(self.config.source, self.model.input_size)
@@ -146,7 +137,7 @@ class Supervisor:
             for worker_id in range(self.config.worker_count):
                 pool.start(worker_id)
             pool.wait_ready(set(pool.workers))
-            self._start_capture()
+            self._capture.start(self._ring, self.config, self.model.input_size)
             log.info(
                 "running: %d workers, %d ring slots, model %s, source %s",
                 len(pool.workers),
@@ -173,25 +164,6 @@ class Supervisor:
             stats=self._last_counts,
         )
 
-    def _start_capture(self) -> None:
-        reader, writer = self._ctx.Pipe(duplex=False)
-        # Sequence numbers go on where the last capture stopped: results stay unique.
-        self._capture_first_frame = int(self._ring.counters[Counter.FRAMES_CAPTURED])
-        spec = CaptureSpec(
-            ring=self._ring.handle,
-            source=self.config.source,
-            model_size=self.model.input_size,
-            stop=self._stop_capture,
-            errors=writer,
-            log_queue=self._log_queue,
-            log_level=self.config.logging.level,
-            first_sequence=self._capture_first_frame,
-        )
-        process = self._ctx.Process(target=run_capture, args=(spec,), name="edgeeye.capture")
-        process.start()
-        writer.close()
-        self._capture = Child(process, reader)
-
     def _on_startup_event(self, event: tuple[Any, ...]) -> None:
         """While workers load: a worker's or the broker's failure ends the wait."""
         self._handle_event(event)
@@ -217,7 +189,7 @@ class Supervisor:
             if ended is not None:
                 return ended
             classified = int(self._ring.worker_frames.sum())
-            self._liveness.update(classified, self._capture is None, self._status())
+            self._liveness.update(classified, self._capture.child is None, self._status())
             if self.duration is not None and time.monotonic() - started >= self.duration:
                 return "duration"
 
@@ -227,37 +199,11 @@ class Supervisor:
 
     def _check_capture(self) -> str | None:
         """Restart a failed capture after a growing delay; give up after too many in a row."""
-        if self._capture is None:
-            if time.monotonic() >= self._capture_restart_at:
-                log.info("restarting capture (attempt %d)", self._capture_backoff.failures + 1)
-                self._start_capture()
-            return None
-        capture = self._capture.process
-        if capture.is_alive():
-            if self._ring.counters[Counter.FRAMES_CAPTURED] > self._capture_first_frame:
-                self._capture_backoff.succeeded()  # it delivered: the next failure is a new one
-            return None
-        capture.join(1.0)
-        if capture.exitcode == 0 and self._ring.counters[Counter.SOURCE_DONE]:
-            log.info("the source has no more frames; finishing the ones in flight")
-            return "source finished"
-        line = self._capture.connection.recv() if self._capture.connection.poll() else None
-        self._capture.connection.close()
-        self._capture = None
-        cause = line or f"capture process {exit_description(capture.exitcode)}"
-        delay = self._capture_backoff.failed()
-        if delay is None:
-            self._fault = f"{cause} ({self._capture_backoff.failures} failures in a row)"
-            self._failure = (
-                SourceError(self._fault)
-                if capture.exitcode == EXIT_SOURCE_FAILED
-                else ChildProcessFailed(self._fault)
-            )
+        try:
+            return self._capture.check(self._ring, self.config, self.model.input_size)
+        except (SourceError, ChildProcessFailed) as exc:
+            self._fault, self._failure = str(exc), exc
             return "failure"
-        self._restarts["capture"] += 1
-        log.warning("%s; retrying in %.0f s", cause, delay)
-        self._capture_restart_at = time.monotonic() + delay
-        return None
 
     def _check_workers(self) -> str | None:
         """Replace dead and hung workers (their slots are recovered); give up if they keep dying."""
@@ -316,7 +262,7 @@ class Supervisor:
         self._publisher.model_name = model.name
         if change.ring or change.workers or change.capture:
             if change.ring or change.capture:
-                self._stop_current_capture()
+                self._capture.stop(2.0, for_good=False)
             if change.ring:
                 self._pool.retire(sorted(self._pool.workers))
                 source = make_source(self.config.source, self.model.input_size)
@@ -324,16 +270,19 @@ class Supervisor:
                     self._ctx, self.config.slot_count, source.max_frame_bytes()
                 )
             self._pool.roll()
-            if self._capture is None:
-                self._start_capture()
+            if self._capture.child is None:
+                self._capture.start(self._ring, self.config, self.model.input_size)
 
     def _apply_policy(self) -> None:
         policy = self.config.supervisor
         self._worker_restarts = RestartWindow(policy.worker_restarts, policy.restart_window_s)
-        self._capture_backoff = Backoff(
-            policy.source_backoff_s, policy.source_backoff_max_s, policy.source_retries
-        )
+        if self._capture is not None:
+            self._capture.backoff = self._capture_backoff()
         self._liveness.progress_timeout_s = policy.progress_timeout_s
+
+    def _capture_backoff(self) -> Backoff:
+        policy = self.config.supervisor
+        return Backoff(policy.source_backoff_s, policy.source_backoff_max_s, policy.source_retries)
 
     def _swap_publisher(self) -> None:
         """A new MQTT client (and outbox) for new broker settings; no result is dropped."""
@@ -341,23 +290,15 @@ class Supervisor:
         self._publisher.hand_over(new)  # the snapshot board goes along
         self._publisher = self._pool.publisher = new
 
-    def _stop_current_capture(self) -> None:
-        self._stop_capture.set()
-        if self._capture is not None:
-            stop_process(self._capture.process, 2.0)
-            self._capture.connection.close()
-            self._capture = None
-        self._stop_capture.clear()
-
     def _status(self) -> str:
-        if self._capture is None:
-            return f"waiting to restart capture ({self._capture_backoff.failures} failures)"
+        if self._capture.child is None:
+            return f"waiting to restart capture ({self._capture.backoff.failures} failures)"
         return f"classifying with {len(self._pool.workers)} workers"
 
     def _children(self) -> list[Child]:
         children = list(self._pool.workers.values()) if self._pool else []
-        if self._capture is not None:
-            children.append(self._capture)
+        if self._capture is not None and self._capture.child is not None:
+            children.append(self._capture.child)
         return children
 
     def _counts(self) -> dict[str, Any]:
@@ -374,7 +315,7 @@ class Supervisor:
             "workers": self.config.worker_count,
             "ring_slots": ring.handle.slot_count,
             "ring_slots_free": ring.free_slot_count(),
-            "restarts": dict(sorted(self._restarts.items())),
+            "restarts": dict(sorted(self._restart_counts().items())),
             "healthy": self._liveness.healthy,
             "fault": self._fault,
             "config_reloads": self._config_reloads,
@@ -382,6 +323,10 @@ class Supervisor:
         }
         self._last_counts = counts
         return dict(counts)
+
+    def _restart_counts(self) -> Tally[str]:
+        capture = self._capture.restarts if self._capture is not None else 0
+        return self._restarts + Tally(capture=capture)  # a zero count is left out
 
     def _handle_event(self, event: tuple[Any, ...]) -> None:
         if self._failure is not None:
@@ -400,9 +345,8 @@ class Supervisor:
         backstop = threading.Timer(STOP_TIMEOUT_S + 2.0, self._stop_timed_out)
         backstop.daemon = True
         backstop.start()
-        self._stop_capture.set()
         if self._capture is not None:
-            stop_process(self._capture.process, min(2.0, deadline - time.monotonic()))
+            self._capture.stop(min(2.0, deadline - time.monotonic()))
         self._pool.stop_all(deadline - 3.0)
         if publisher is not None:
             publisher.stop(timeout=max(1.0, deadline - time.monotonic()))
