@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import select
 import signal
 import subprocess
 import sys
@@ -34,6 +36,19 @@ def _stop(process: subprocess.Popen[str]) -> tuple[list[dict], str]:
     out, err = process.communicate(timeout=20)
     assert process.returncode == 0, err
     return [json.loads(line) for line in out.splitlines()], err
+
+
+def _stderr_until(process: subprocess.Popen[str], text: str, timeout: float) -> str:
+    """What ``process`` wrote on stderr up to the line holding ``text``."""
+    said = ""
+    deadline = time.monotonic() + timeout
+    while text not in said:
+        left = deadline - time.monotonic()
+        assert left > 0, f"watch did not say {text!r} within {timeout} s: {said!r}"
+        if select.select([process.stderr], [], [], left)[0]:
+            # The raw fd, not readline: a line held in a buffer would hide from select.
+            said += os.read(process.stderr.fileno(), 4096).decode()
+    return said
 
 
 def _read_once_config(tmp_path: Path, broker, test_data: Path) -> Path:
@@ -77,10 +92,14 @@ def test_watch_rides_out_a_broker_restart(tmp_path, broker, test_data, appliance
     broker.stop()
     time.sleep(2)
     broker.start()
+    # paho's backoff decides when watch is back (up to 10 s); results sent before that are
+    # not retained, so the appliance starts once watch has said it is back.
+    said = _stderr_until(watch, "is back", 30)
     appliance = appliance_factory(_read_once_config(tmp_path, broker, test_data))
     assert appliance.wait(60) == 0, appliance.stderr
     time.sleep(1.0)
-    lines, err = _stop(watch)
+    lines, rest = _stop(watch)
+    err = said + rest
     results = [line for line in lines if line["device"] == "cam1" and line["kind"] == "result"]
     assert len(results) == 5
     assert err.count("is away; reconnecting") == 1 and "is back" in err, err
