@@ -87,18 +87,6 @@ def apply_command(settings: LiveSettings, leaf: str, payload: bytes) -> LiveSett
     )
 
 
-def settings_payload(settings: LiveSettings, config: AppConfig) -> bytes:
-    """The live settings as published on ``<prefix>/<device>/settings``."""
-    document = {
-        "device": config.device_id,
-        "min_score": settings.min_score,
-        "publish": settings.publish.model_dump(mode="json"),
-        "snapshot": settings.snapshot_enabled,
-        "remote_control": config.remote_control.enabled,
-    }
-    return json.dumps(document, separators=(",", ":")).encode()
-
-
 def _value(text: str) -> Any:
     """JSON if it parses, else the text itself (so ``on_change`` needs no quotes)."""
     try:

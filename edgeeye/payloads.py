@@ -8,6 +8,7 @@ from collections import deque
 from datetime import UTC, datetime
 from typing import Any
 
+from edgeeye.policy import LiveSettings
 from edgeeye.worker import Result
 
 STATUS_ONLINE = "online"
@@ -50,6 +51,18 @@ def result_payload(
         document["source"] = source
     if result.frame_stamp is not None:
         document["frame_stamp"] = result.frame_stamp
+    return json.dumps(document, separators=(",", ":")).encode()
+
+
+def settings_payload(device_id: str, settings: LiveSettings, remote_control: bool) -> bytes:
+    """The live settings in force, on ``<prefix>/<device>/settings``."""
+    document = {
+        "device": device_id,
+        "min_score": settings.min_score,
+        "publish": settings.publish.model_dump(mode="json"),
+        "snapshot": settings.snapshot_enabled,
+        "remote_control": remote_control,
+    }
     return json.dumps(document, separators=(",", ":")).encode()
 
 

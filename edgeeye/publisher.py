@@ -30,7 +30,6 @@ from edgeeye.config import AppConfig
 from edgeeye.control import (
     ControlError,
     receive_command,
-    settings_payload,
     subscribe_commands,
 )
 from edgeeye.delivery import OUTBOX_ROW, RESULT, Deliveries
@@ -43,6 +42,7 @@ from edgeeye.payloads import (
     LatencyWindow,
     error_payload,
     result_payload,
+    settings_payload,
     stats_payload,
 )
 from edgeeye.policy import LiveSettings, Outgoing, PublishPolicy
@@ -345,7 +345,9 @@ class Publisher:
         self.apply_settings(settings)
 
     def _publish_settings(self, client: mqtt.Client) -> None:
-        payload = settings_payload(self.policy.settings, self._config)
+        payload = settings_payload(
+            self._config.device_id, self.policy.settings, self._config.remote_control.enabled
+        )
         self.deliveries.track(self._send("settings", payload, retain=True, client=client))
 
     def _flush_outbox(self) -> None:

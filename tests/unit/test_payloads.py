@@ -6,7 +6,15 @@ import json
 import time
 from datetime import UTC, datetime
 
-from edgeeye.payloads import LatencyWindow, result_payload, stats_payload, wall_clock_iso
+from edgeeye.configsections import PublishConfig
+from edgeeye.payloads import (
+    LatencyWindow,
+    result_payload,
+    settings_payload,
+    stats_payload,
+    wall_clock_iso,
+)
+from edgeeye.policy import LiveSettings
 from edgeeye.worker import Result
 
 RESULT_TYPES = {
@@ -70,3 +78,13 @@ def test_stats_document():
     assert document["device"] == "cam1" and document["uptime_s"] == 12.3
     assert document["frames_captured"] == 3 and document["latency_ms"] == {"p50": 1.0}
     assert document["reported_at"].endswith("Z")
+
+
+def test_settings_document():
+    settings = LiveSettings(
+        min_score=0.1, publish=PublishConfig(mode="on_change", hold_s=2.5), snapshot_enabled=False
+    )
+    document = json.loads(settings_payload("cam1", settings, remote_control=False))
+    assert document["publish"]["mode"] == "on_change" and document["snapshot"] is False
+    assert document["publish"]["hold_s"] == 2.5 and document["min_score"] == 0.1
+    assert (document["device"], document["remote_control"]) == ("cam1", False)
