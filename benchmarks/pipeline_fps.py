@@ -18,7 +18,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
-from edgeeye.localbroker import LocalBroker
+from edgeeye.tools.local_broker import LocalBroker
 
 
 def measure(workers: int, args: argparse.Namespace, broker: LocalBroker) -> str:

@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 
 from edgeeye import __version__
-from edgeeye.config import dump_config, load_config
+from edgeeye.config.app import dump_config, load_config
+from edgeeye.config.reload import prepare, resolve_model_files
 from edgeeye.errors import (
     BrokerRefused,
     BrokerUnreachable,
@@ -21,7 +22,6 @@ from edgeeye.errors import (
     ResourceError,
     SourceError,
 )
-from edgeeye.reload import prepare, resolve_model_files
 
 #: Exit statuses, documented in the README. 130 is a forced stop (second Ctrl-C).
 EXIT_CODES: dict[type[EdgeeyeError], int] = {
@@ -44,7 +44,7 @@ def exit_code_for(error: EdgeeyeError) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from edgeeye.supervisor import Supervisor
+    from edgeeye.supervision.supervisor import Supervisor
 
     config, model = prepare(args.config)
     logging.getLogger().setLevel(config.logging.level)
@@ -63,14 +63,14 @@ def _check_config(args: argparse.Namespace) -> int:
 
 
 def _model_list(_args: argparse.Namespace) -> int:
-    from edgeeye import zoo
+    from edgeeye.inference import zoo
 
     print(zoo.format_model_list(zoo.cached_models()))
     return 0
 
 
 def _model_pull(args: argparse.Namespace) -> int:
-    from edgeeye import zoo
+    from edgeeye.inference import zoo
 
     model_path, labels_path = zoo.pull(args.name)
     print(f"{args.name}: {model_path}\nlabels: {labels_path}")
@@ -78,7 +78,7 @@ def _model_pull(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from edgeeye.demo import run_demo
+    from edgeeye.tools.demo import run_demo
 
     return run_demo(seconds=args.seconds)
 
@@ -86,7 +86,7 @@ def _demo(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from edgeeye.bench import report
     from edgeeye.bench.runner import BenchOptions, run_bench
-    from edgeeye.demo import find_test_data
+    from edgeeye.tools.demo import find_test_data
 
     data = find_test_data()
     if data is not None:
@@ -120,7 +120,7 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _forget(args: argparse.Namespace) -> int:
-    from edgeeye.forget import forget
+    from edgeeye.tools.forget import forget
 
     environ = dict(os.environ)
     if args.device_id:
@@ -132,7 +132,7 @@ def _forget(args: argparse.Namespace) -> int:
 
 
 def _watch(args: argparse.Namespace) -> int:
-    from edgeeye.watch import Watcher
+    from edgeeye.tools.watch import Watcher
 
     settings = load_config(args.config).mqtt
     update = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}

@@ -17,7 +17,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 
-from edgeeye.localbroker import LocalBroker, find_mosquitto
+from edgeeye.tools.local_broker import LocalBroker, find_mosquitto
 
 REPO = Path(__file__).resolve().parent.parent
 #: Top-1 labels of the photographs in ../shared/images with mobilenet_v2_1.0_224_quant,

@@ -24,7 +24,7 @@ import paho.mqtt.client as mqtt
 
 from edgeeye.bench.common import BenchModel, percentiles
 from edgeeye.errors import ChildProcessFailed
-from edgeeye.localbroker import LocalBroker
+from edgeeye.tools.local_broker import LocalBroker
 
 DEVICE = "bench"
 

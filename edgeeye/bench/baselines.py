@@ -17,7 +17,7 @@ from dataclasses import replace
 from typing import Any
 
 from edgeeye.bench.common import BenchModel, classify_frame, percentiles, synthetic_frames
-from edgeeye.model import Classifier, ModelSpec
+from edgeeye.inference.model import Classifier, ModelSpec
 
 
 class _Tally:

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeeye.frames import PixelFormat
-from edgeeye.model import Classifier, ModelSpec
-from edgeeye.preprocess import to_model_rgb
-from edgeeye.sources import SyntheticSettings, SyntheticSource
+from edgeeye.inference.model import Classifier, ModelSpec
+from edgeeye.inference.preprocess import to_model_rgb
+from edgeeye.pipeline.frames import PixelFormat
+from edgeeye.sources.builtin import SyntheticSettings, SyntheticSource
 
 
 @dataclass(frozen=True)

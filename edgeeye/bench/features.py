@@ -20,7 +20,7 @@ import numpy as np
 
 from edgeeye.bench.appliance import RunPlan, run_appliance
 from edgeeye.bench.common import BenchModel
-from edgeeye.localbroker import LocalBroker
+from edgeeye.tools.local_broker import LocalBroker
 
 VARIANTS = {
     "off": "homeassistant: {discovery: false}\nsnapshot: {enabled: false}",

@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from edgeeye.frames import FrameDescriptor, PixelFormat
-from edgeeye.ring import FrameRing
+from edgeeye.pipeline.frames import FrameDescriptor, PixelFormat
+from edgeeye.pipeline.ring import FrameRing
 
 FRAME_SIZES = ((640, 480), (1280, 720), (1920, 1080))
 

@@ -11,9 +11,9 @@ from typing import Any
 
 from edgeeye.bench import appliance, baselines, ceiling, features, handoff
 from edgeeye.bench.common import BenchModel
-from edgeeye.interpreter import interpreter_class
-from edgeeye.localbroker import LocalBroker
-from edgeeye.model import inspect_model
+from edgeeye.inference.interpreter import interpreter_class
+from edgeeye.inference.model import inspect_model
+from edgeeye.tools.local_broker import LocalBroker
 
 #: A process whose resident memory grows by more than this after warm-up counts as growing.
 GROWTH_LIMIT_KIB = 4096

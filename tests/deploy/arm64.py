@@ -26,7 +26,7 @@ import threading
 import time
 from pathlib import Path
 
-from edgeeye.localbroker import free_port
+from edgeeye.tools.local_broker import free_port
 from tests.conftest import REPO, TEST_DATA, Subscriber
 from tests.deploy.conftest import Playbook, target_broker
 from tests.deploy.targets import CACHE, Target, base_tree

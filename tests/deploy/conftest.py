@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from edgeeye.localbroker import LocalBroker
+from edgeeye.tools.local_broker import LocalBroker
 from tests.conftest import REPO, TEST_DATA
 from tests.deploy.targets import SSH_OPTIONS, Target, missing_requirement, wheel_cache
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 
-from edgeeye.localbroker import LocalBroker, find_mosquitto
+from edgeeye.tools.local_broker import LocalBroker, find_mosquitto
 from tests.conftest import session_members, small_model_config
 
 OUTAGE_S = 30

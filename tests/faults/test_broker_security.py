@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from edgeeye.localbroker import LocalBroker, find_mosquitto
+from edgeeye.tools.local_broker import LocalBroker, find_mosquitto
 from tests.conftest import Appliance, lingering, shm_segments, small_model_config
 
 PASSWORD = "s3cret-Pa55-not-in-logs"

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from edgeeye.capturekeeper import SOURCE_FINISHED, CaptureKeeper
-from edgeeye.config import AppConfig
+from edgeeye.config.app import AppConfig
 from edgeeye.errors import SourceError
-from edgeeye.restarts import Backoff
-from edgeeye.ring import Counter, FrameRing
+from edgeeye.pipeline.ring import Counter, FrameRing
+from edgeeye.supervision.capture_keeper import SOURCE_FINISHED, CaptureKeeper
+from edgeeye.supervision.restarts import Backoff
 
 CTX = multiprocessing.get_context("spawn")
 MODEL_SIZE = (32, 32)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from edgeeye.config import load_config
+from edgeeye.config.app import load_config
 from edgeeye.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from edgeeye.configsections import PublishConfig
-from edgeeye.control import ControlError, apply_command
-from edgeeye.policy import LiveSettings
+from edgeeye.config.sections import PublishConfig
+from edgeeye.publish.policy import LiveSettings
+from edgeeye.publish.remote_control import ControlError, apply_command
 
 BASE = LiveSettings(min_score=0.1, publish=PublishConfig(), snapshot_enabled=False)
 

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from edgeeye.liveness import Liveness, Notifier
+from edgeeye.supervision.liveness import Liveness, Notifier
 
 
 @pytest.fixture

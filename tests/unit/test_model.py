@@ -7,10 +7,10 @@ import pytest
 from PIL import Image
 
 from edgeeye.errors import ModelError
-from edgeeye.frames import PixelFormat
-from edgeeye.interpreter import RUNTIMES, interpreter_class
-from edgeeye.model import Classifier, inspect_model, load_labels
-from edgeeye.preprocess import resize_bilinear, to_model_rgb, yuv420_to_rgb
+from edgeeye.inference.interpreter import RUNTIMES, interpreter_class
+from edgeeye.inference.model import Classifier, inspect_model, load_labels
+from edgeeye.inference.preprocess import resize_bilinear, to_model_rgb, yuv420_to_rgb
+from edgeeye.pipeline.frames import PixelFormat
 from tests.conftest import EXPECTED_TOP1
 
 

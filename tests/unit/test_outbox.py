@@ -7,7 +7,7 @@ import os
 import pytest
 
 from edgeeye.errors import ResourceError
-from edgeeye.outbox import Outbox
+from edgeeye.mqtt.outbox import Outbox
 
 
 def test_rows_come_back_oldest_first_and_leave_only_when_removed(tmp_path):

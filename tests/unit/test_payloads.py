@@ -6,16 +6,16 @@ import json
 import time
 from datetime import UTC, datetime
 
-from edgeeye.configsections import PublishConfig
-from edgeeye.payloads import (
+from edgeeye.config.sections import PublishConfig
+from edgeeye.pipeline.worker import Result
+from edgeeye.publish.payloads import (
     LatencyWindow,
     result_payload,
     settings_payload,
     stats_payload,
     wall_clock_iso,
 )
-from edgeeye.policy import LiveSettings
-from edgeeye.worker import Result
+from edgeeye.publish.policy import LiveSettings
 
 RESULT_TYPES = {
     "device": str,

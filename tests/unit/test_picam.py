@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from edgeeye.errors import BadFrameError, SourceError
-from edgeeye.frames import PixelFormat
-from edgeeye.picam import Picamera2Source, PicameraSettings
+from edgeeye.pipeline.frames import PixelFormat
+from edgeeye.sources.picamera import Picamera2Source, PicameraSettings
 
 FAKES = Path(__file__).resolve().parents[1] / "fakes"
 WIDTH, HEIGHT = 224, 160

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import itertools
 
-from edgeeye.configsections import PublishConfig
-from edgeeye.policy import CHANGE, FRAME, HEARTBEAT, LiveSettings, PublishPolicy
-from edgeeye.worker import Result
+from edgeeye.config.sections import PublishConfig
+from edgeeye.pipeline.worker import Result
+from edgeeye.publish.policy import CHANGE, FRAME, HEARTBEAT, LiveSettings, PublishPolicy
 
 CAT, DOG, BIRD = (1, "cat", 0.9), (2, "dog", 0.8), (3, "bird", 0.7)
 

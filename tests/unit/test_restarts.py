@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edgeeye.restarts import Backoff, RestartWindow
+from edgeeye.supervision.restarts import Backoff, RestartWindow
 
 
 def test_window_allows_limit_restarts_then_refuses_until_old_ones_age_out():

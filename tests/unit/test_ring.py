@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from edgeeye.errors import ResourceError
-from edgeeye.frames import FrameDescriptor, PixelFormat, frame_view
-from edgeeye.ring import (
+from edgeeye.pipeline.frames import FrameDescriptor, PixelFormat, frame_view
+from edgeeye.pipeline.ring import (
     SEGMENT_PREFIX,
     Counter,
     FrameRing,

@@ -8,9 +8,9 @@ import threading
 import numpy as np
 from PIL import Image
 
-from edgeeye.configsections import SnapshotConfig
-from edgeeye.ring import SHM_DIR
-from edgeeye.snapshot import BOARD_SLOTS, SnapshotBoard, SnapshotEncoder, encode_jpeg
+from edgeeye.config.sections import SnapshotConfig
+from edgeeye.pipeline.ring import SHM_DIR
+from edgeeye.publish.snapshots import BOARD_SLOTS, SnapshotBoard, SnapshotEncoder, encode_jpeg
 
 
 def _frame(value: int, size: int = 32) -> np.ndarray:

@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 from edgeeye.errors import BadFrameError, SourceError
-from edgeeye.frames import PixelFormat, read_stamps
-from edgeeye.sources import (
+from edgeeye.pipeline.frames import PixelFormat, read_stamps
+from edgeeye.sources.builtin import (
     ImagesSettings,
     ImagesSource,
     SyntheticSettings,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edgeeye.watch import DeviceView, render_table
+from edgeeye.tools.watch import DeviceView, render_table
 
 
 def test_the_table_shows_status_label_fps_latency_drops_restarts_and_age():

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from edgeeye import zoo
 from edgeeye.errors import DownloadError, ModelError
+from edgeeye.inference import zoo
 
 NAMES = {
     "mobilenet_v2_1.0_224_quant",

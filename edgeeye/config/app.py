@@ -1,0 +1,190 @@
+"""The configuration: one YAML file validated into frozen, typed models.
+
+Nothing downstream re-reads YAML: ``load_config`` returns an ``AppConfig`` (its sections'
+models are in ``configsections.py``) and every process gets (a copy of) that object.
+Errors name the key path, the YAML line, the bad value and what is allowed, in one line.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BeforeValidator, ValidationError, field_validator
+
+from edgeeye.config.messages import describe, key_location
+from edgeeye.config.sections import (
+    TOPIC_LEVEL,
+    Frozen,
+    HomeAssistantConfig,
+    LoggingConfig,
+    ModelConfig,
+    MqttConfig,
+    OutboxConfig,
+    PublishConfig,
+    RemoteControlConfig,
+    RingConfig,
+    SnapshotConfig,
+    SourceConfig,
+    SupervisorConfig,
+    SyntheticSourceConfig,
+    count_or_auto,
+)
+from edgeeye.errors import ConfigError
+
+#: Environment variables that override a config value, and the key they override.
+ENV_OVERRIDES: dict[str, tuple[str, ...]] = {
+    "EDGEEYE_MQTT_HOST": ("mqtt", "host"),
+    "EDGEEYE_MQTT_PORT": ("mqtt", "port"),
+    "EDGEEYE_DEVICE_ID": ("device_id",),
+}
+
+
+class AppConfig(Frozen):
+    """The whole, validated appliance configuration."""
+
+    device_id: str = "edgeeye"
+    source: SourceConfig = SyntheticSourceConfig()
+    model: ModelConfig = ModelConfig()
+    workers: Annotated[int | Literal["auto"], BeforeValidator(count_or_auto(1, 64))] = "auto"
+    ring: RingConfig = RingConfig()
+    mqtt: MqttConfig = MqttConfig()
+    outbox: OutboxConfig = OutboxConfig()
+    supervisor: SupervisorConfig = SupervisorConfig()
+    homeassistant: HomeAssistantConfig = HomeAssistantConfig()
+    publish: PublishConfig = PublishConfig()
+    snapshot: SnapshotConfig = SnapshotConfig()
+    remote_control: RemoteControlConfig = RemoteControlConfig()
+    logging: LoggingConfig = LoggingConfig()
+
+    @field_validator("device_id")
+    @classmethod
+    def _safe_device_id(cls, value: str) -> str:
+        if not TOPIC_LEVEL.match(value):
+            raise ValueError(
+                "must be 1-64 letters, digits, '_', '-', '.' starting with a letter or digit"
+                " (no '/', '+', '#')"
+            )
+        return value
+
+    @property
+    def worker_count(self) -> int:
+        """``workers`` resolved: 'auto' is one per core this process may run on."""
+        if self.workers == "auto":
+            return max(1, len(os.sched_getaffinity(0)))
+        return self.workers
+
+    @property
+    def slot_count(self) -> int:
+        if self.ring.slots == "auto":
+            return self.worker_count + 2
+        return self.ring.slots
+
+    @property
+    def outbox_path(self) -> Path:
+        if self.outbox.path == "auto":
+            from edgeeye.mqtt.outbox import default_state_dir
+
+            return default_state_dir() / f"outbox-{self.device_id}.sqlite3"
+        return self.outbox.path
+
+    @property
+    def client_id(self) -> str:
+        """The MQTT client id: ``edgeeye-<device_id>`` unless set; one per device."""
+        return self.mqtt.client_id or f"edgeeye-{self.device_id}"
+
+    def topic(self, leaf: str) -> str:
+        return f"{self.mqtt.topic_prefix}/{self.device_id}/{leaf}"
+
+
+def load_config(path: str | Path | None, environ: dict[str, str] | None = None) -> AppConfig:
+    """Read, override from the environment, and validate; raise ``ConfigError`` in one line.
+
+    ``path`` None means the built-in defaults (which ``configs/edgeeye.yaml`` spells out).
+    """
+    environ = os.environ if environ is None else environ
+    label = str(path) if path is not None else "<built-in defaults>"
+    raw: dict[str, Any] = {}
+    root_node: yaml.Node | None = None
+    if path is not None:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+            raise ConfigError(f"{label}: cannot read config: {reason}") from exc
+        try:
+            root_node = yaml.compose(text, Loader=yaml.SafeLoader)
+            loaded = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" line {mark.line + 1}" if mark is not None else ""
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise ConfigError(f"{label}:{where}: invalid YAML: {problem}") from exc
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{label}: line 1: the config must be a mapping of keys")
+        raw = loaded
+    overridden = _apply_env(raw, environ)
+    try:
+        config = AppConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(describe(exc, label, root_node, overridden, AppConfig)) from None
+    base = Path(path).resolve().parent if path is not None else Path.cwd()
+    return _check_model_files(config, label, root_node, base)
+
+
+def _apply_env(raw: dict[str, Any], environ: dict[str, str]) -> dict[tuple[str, ...], str]:
+    overridden: dict[tuple[str, ...], str] = {}
+    for var, key_path in ENV_OVERRIDES.items():
+        if var not in environ:
+            continue
+        node = raw
+        for key in key_path[:-1]:
+            if not isinstance(node.get(key), dict):
+                node[key] = {}
+            node = node[key]
+        node[key_path[-1]] = environ[var]
+        overridden[key_path] = var
+    return overridden
+
+
+def _check_model_files(
+    config: AppConfig, label: str, root: yaml.Node | None, base: Path
+) -> AppConfig:
+    """Resolve relative model paths against the config's folder and check they exist."""
+    updates: dict[str, Any] = {}
+    for key in ("path", "labels"):
+        value: Path | None = getattr(config.model, key)
+        if value is None:
+            continue
+        resolved = (base / value.expanduser()).resolve()
+        if not resolved.is_file():
+            where = key_location(label, root, ("model", key))
+            raise ConfigError(f"{where}: {str(value)!r} is not allowed: no such file ({resolved})")
+        updates[key] = resolved
+    if config.model.path is not None and config.model.labels is None:
+        where = key_location(label, root, ("model", "path")).replace("model.path", "model.labels")
+        raise ConfigError(f"{where}: required key is missing (model.path needs a labels file)")
+    if config.model.path is None and config.model.name is None:
+        raise ConfigError(f"{label}: model: set either model.name or model.path and model.labels")
+    if config.model.path is None:
+        from edgeeye.inference.zoo import load_manifest
+
+        known = load_manifest()
+        if config.model.name not in known:
+            where = key_location(label, root, ("model", "name"))
+            raise ConfigError(
+                f"{where}: {config.model.name!r} is not allowed: must be one of"
+                f" {', '.join(sorted(known))} (or set model.path and model.labels)"
+            )
+    if updates:
+        config = config.model_copy(update={"model": config.model.model_copy(update=updates)})
+    return config
+
+
+def dump_config(config: AppConfig) -> str:
+    """The resolved config as YAML, for ``edgeeye check-config``."""
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)

@@ -1,0 +1,128 @@
+"""Frame in any ring layout -> RGB uint8 at the model's input size.
+
+Runs in the workers, never in capture: capture copies raw camera bytes once and the
+conversion cost is spread over the inference processes.  Resizing is a plain bilinear
+sample (no antialiasing) that reads only the 4 neighbours of each output pixel, so its
+cost depends on the model's size, not the frame's.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from edgeeye.pipeline.frames import PixelFormat
+
+_PIXEL = np.dtype((np.void, 3))
+_workspaces = threading.local()
+
+
+class _Resizer:
+    """A bilinear resize from one frame size to another, with its own work buffers.
+
+    Indices and weights are computed once per size pair; the per-frame work is four gathers
+    and 16-bit arithmetic into buffers allocated once, because fresh temporaries of this size
+    cost page faults on every frame.  Rounding happens after each of the two passes (8-bit
+    fixed-point weights), so results are within one level of exact bilinear.
+    """
+
+    def __init__(self, in_h: int, in_w: int, out_h: int, out_w: int) -> None:
+        def axis(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            centres = (np.arange(n_out, dtype=np.float64) + 0.5) * (n_in / n_out) - 0.5
+            centres = np.clip(centres, 0, n_in - 1)
+            low = np.floor(centres).astype(np.intp)
+            high = np.minimum(low + 1, n_in - 1)
+            return low, high, np.round((centres - low) * 256).astype(np.uint16)
+
+        y0, y1, wy = axis(in_h, out_h)
+        x0, x1, wx = axis(in_w, out_w)
+        self.corners = [
+            (ys[:, None] * in_w + xs[None, :]).ravel() for ys in (y0, y1) for xs in (x0, x1)
+        ]
+        # Weights spelled out per byte: broadcasting in the hot loop costs more than memory.
+        self.wx = np.repeat(np.broadcast_to(wx[None, :], (out_h, out_w)).reshape(-1), 3)
+        self.wy = np.repeat(np.broadcast_to(wy[:, None], (out_h, out_w)).reshape(-1), 3)
+        self.wx_rest, self.wy_rest = 256 - self.wx, 256 - self.wy
+        count = out_h * out_w
+        self.shape = (out_h, out_w, 3)
+        self._pixels = np.empty(count, _PIXEL)
+        self._top = np.empty(count * 3, np.uint16)
+        self._bottom = np.empty(count * 3, np.uint16)
+        self._scratch = np.empty(count * 3, np.uint16)
+
+    def _blend(self, image: np.ndarray, first: int, into: np.ndarray) -> None:
+        """``into`` = horizontal blend of two corner gathers, rounded to 8 bits."""
+        for corner, weight in ((first, self.wx_rest), (first + 1, self.wx)):
+            image.take(self.corners[corner], out=self._pixels, mode="clip")
+            target = into if corner == first else self._scratch
+            np.copyto(target, self._pixels.view(np.uint8))
+            target *= weight  # <= 255 * 256: fits 16 bits
+        into += self._scratch
+        into += 128
+        into >>= 8
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        pixels = np.ascontiguousarray(image).view(_PIXEL).reshape(-1)
+        self._blend(pixels, 0, self._top)
+        self._blend(pixels, 2, self._bottom)
+        self._top *= self.wy_rest
+        self._bottom *= self.wy
+        self._top += self._bottom
+        self._top += 128
+        self._top >>= 8
+        return self._top.astype(np.uint8).reshape(self.shape)
+
+
+def _resizer(in_h: int, in_w: int, out_h: int, out_w: int) -> _Resizer:
+    """This thread's resizer for a size pair (the thread-pool baseline resizes in parallel)."""
+    cache = getattr(_workspaces, "resizers", None)
+    if cache is None:
+        cache = _workspaces.resizers = {}
+    key = (in_h, in_w, out_h, out_w)
+    if key not in cache:
+        if len(cache) >= 8:
+            cache.clear()
+        cache[key] = _Resizer(*key)
+    return cache[key]
+
+
+def resize_bilinear(image: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
+    """Resize an H x W x 3 uint8 image; returns ``image`` itself when no resize is needed."""
+    in_h, in_w = image.shape[:2]
+    if (in_h, in_w) == (out_h, out_w):
+        return image
+    return _resizer(in_h, in_w, out_h, out_w)(image)
+
+
+def yuv420_to_rgb(planar: np.ndarray, height: int, width: int) -> np.ndarray:
+    """I420 (Y plane then quarter-size U and V planes) to RGB, BT.601 limited range."""
+    flat = planar.reshape(-1)
+    y_size = height * width
+    c_size = y_size // 4
+    y = flat[:y_size].reshape(height, width).astype(np.float32)
+    u = flat[y_size : y_size + c_size].reshape(height // 2, width // 2).astype(np.float32)
+    v = flat[y_size + c_size : y_size + 2 * c_size].reshape(height // 2, width // 2)
+    v = v.astype(np.float32)
+    u = np.repeat(np.repeat(u - 128.0, 2, axis=0), 2, axis=1)
+    v = np.repeat(np.repeat(v - 128.0, 2, axis=0), 2, axis=1)
+    y = (y - 16.0) * 1.164
+    rgb = np.empty((height, width, 3), dtype=np.float32)
+    rgb[..., 0] = y + 1.596 * v
+    rgb[..., 1] = y - 0.392 * u - 0.813 * v
+    rgb[..., 2] = y + 2.017 * u
+    return np.clip(rgb + 0.5, 0, 255).astype(np.uint8)
+
+
+def to_model_rgb(
+    frame: np.ndarray, pixel_format: PixelFormat, height: int, width: int, size: tuple[int, int]
+) -> np.ndarray:
+    """A frame view (see ``frames.frame_view``) as an RGB uint8 array of ``size`` (h, w)."""
+    out_h, out_w = size
+    if pixel_format is PixelFormat.YUV420:
+        return resize_bilinear(yuv420_to_rgb(frame, height, width), out_h, out_w)
+    resized = resize_bilinear(frame, out_h, out_w)
+    if pixel_format is PixelFormat.BGR888:
+        resized = resized[..., ::-1]
+    # Always hand back memory we own: the slot goes back to capture right after this.
+    return np.ascontiguousarray(resized) if resized is not frame else resized.copy()

@@ -1,0 +1,174 @@
+"""The model manifest, where models are looked up, and checksum-verified downloads."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import yaml
+
+from edgeeye.errors import DownloadError, ModelError
+
+DOWNLOAD_TIMEOUT_S = 60
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    description: str
+    url: str
+    sha256: str
+    labels: str
+    labels_url: str
+    labels_sha256: str
+    input_size: tuple[int, int]
+
+    @property
+    def filename(self) -> str:
+        return f"{self.name}.tflite"
+
+
+def load_manifest() -> dict[str, ModelEntry]:
+    text = (
+        resources.files("edgeeye.inference").joinpath("manifest.yaml").read_text(encoding="utf-8")
+    )
+    entries = {}
+    for item in yaml.safe_load(text):
+        item["input_size"] = tuple(item["input_size"])
+        entries[item["name"]] = ModelEntry(**item)
+    return entries
+
+
+def cache_dir() -> Path:
+    if "EDGEEYE_MODEL_CACHE" in os.environ:
+        return Path(os.environ["EDGEEYE_MODEL_CACHE"]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "edgeeye" / "models"
+
+
+def model_dirs() -> list[Path]:
+    """Where models are looked up, in order: $EDGEEYE_MODEL_DIR, then the cache."""
+    dirs = []
+    if os.environ.get("EDGEEYE_MODEL_DIR"):
+        dirs.append(Path(os.environ["EDGEEYE_MODEL_DIR"]).expanduser().resolve())
+    dirs.append(cache_dir())
+    return dirs
+
+
+_verified: dict[tuple[str, int, int], str] = {}
+
+
+def sha256_of(path: Path) -> str:
+    """The file's sha256, remembered per (path, size, mtime): it is checked at every start."""
+    stat = path.stat()
+    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    if key not in _verified:
+        digest = hashlib.sha256()
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        _verified[key] = digest.hexdigest()
+    return _verified[key]
+
+
+def _present(directory: Path, filename: str, sha256: str) -> Path | None:
+    path = directory / filename
+    if path.is_file() and sha256_of(path) == sha256:
+        return path
+    return None
+
+
+def find_model(
+    name: str, manifest: dict[str, ModelEntry] | None = None
+) -> tuple[Path, Path] | None:
+    """(model, labels) of a manifest model present with the right checksums, else None."""
+    entry = (manifest or load_manifest())[name]
+    for directory in model_dirs():
+        model = _present(directory, entry.filename, entry.sha256)
+        labels = _present(directory, entry.labels, entry.labels_sha256)
+        if model and labels:
+            return model, labels
+    return None
+
+
+def pull(
+    name: str,
+    *,
+    manifest: dict[str, ModelEntry] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> tuple[Path, Path]:
+    """Make a manifest model available, downloading into the cache only what is missing."""
+    manifest = manifest or load_manifest()
+    if name not in manifest:
+        raise ModelError(
+            f"model {name}: not in the manifest (known: {', '.join(sorted(manifest))})"
+        )
+    found = find_model(name, manifest)
+    if found is not None:
+        return found
+    entry = manifest[name]
+    target = cache_dir()
+    target.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for url, filename, sha256 in (
+        (entry.url, entry.filename, entry.sha256),
+        (entry.labels_url, entry.labels, entry.labels_sha256),
+    ):
+        path = _present(target, filename, sha256)
+        if path is None:
+            if progress:
+                progress(f"downloading {url}")
+            path = _download(url, target / filename, sha256)
+        paths.append(path)
+    return paths[0], paths[1]
+
+
+def _download(url: str, destination: Path, sha256: str) -> Path:
+    """Download to a temporary file beside ``destination``; rename only if the checksum matches."""
+    handle, temporary = tempfile.mkstemp(dir=destination.parent, prefix=".part-")
+    digest = hashlib.sha256()
+    try:
+        with (
+            os.fdopen(handle, "wb") as out,
+            urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response,
+        ):
+            for block in iter(lambda: response.read(1 << 20), b""):
+                digest.update(block)
+                out.write(block)
+        if digest.hexdigest() != sha256:
+            raise DownloadError(
+                f"{url}: checksum mismatch: expected sha256 {sha256}, got {digest.hexdigest()}"
+            )
+        os.replace(temporary, destination)
+    except (urllib.error.URLError, OSError) as exc:
+        Path(temporary).unlink(missing_ok=True)
+        raise DownloadError(f"{url}: download failed: {getattr(exc, 'reason', exc)}") from exc
+    except DownloadError:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return destination
+
+
+def cached_models() -> list[tuple[ModelEntry, Path | None]]:
+    """Every manifest model and where it is available (None when it must be pulled)."""
+    manifest = load_manifest()
+    return [(entry, (find_model(name, manifest) or (None,))[0]) for name, entry in manifest.items()]
+
+
+def format_model_list(models: list[tuple[ModelEntry, Path | None]]) -> str:
+    rows = [("NAME", "INPUT", "WHERE", "DESCRIPTION")]
+    for entry, path in models:
+        size = f"{entry.input_size[0]}x{entry.input_size[1]}"
+        rows.append((entry.name, size, str(path) if path else "(not pulled)", entry.description))
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    return "\n".join(
+        f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:<{widths[2]}}  {row[3]}"
+        for row in rows
+    )

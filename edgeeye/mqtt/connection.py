@@ -1,0 +1,105 @@
+"""The state of our connection to the broker, said once per outage, in words that help.
+
+paho reconnects by itself (``reconnect_delay_set``); this decides what to log, and turns
+the refusals no retry can fix (bad credentials, an untrusted certificate) into
+``("refused", line)`` events for the supervisor, which stops the appliance with exit 7.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import random
+import ssl
+import sys
+from typing import Any
+
+import paho.mqtt.client as mqtt
+
+from edgeeye.config.sections import MqttConfig
+
+log = logging.getLogger(__name__)
+
+#: CONNACK reasons no retry can fix (MQTT 5 codes; paho maps 3.1.1's 4 and 5 to them).
+_REFUSED_FOR_GOOD = {134, 135}  # bad user name or password, not authorized
+
+
+class BrokerLink:
+    """paho's connection callbacks' bookkeeping, for one client."""
+
+    def __init__(self, settings: MqttConfig, events: queue.Queue[tuple[Any, ...]]) -> None:
+        self._settings = settings
+        self._events = events
+        self._unreachable_logged = False
+        self._connected_once = False  # since the last loss: a disconnect before it is a refusal
+
+    @property
+    def broker(self) -> str:
+        return f"{self._settings.host}:{self._settings.port}"
+
+    def connected(self, reason_code: Any) -> bool:
+        """From on_connect: True if the broker accepted us."""
+        if reason_code.is_failure:
+            line = f"broker {self.broker} refused the connection: {reason_code}"
+            if reason_code.value in _REFUSED_FOR_GOOD:
+                # Retrying cannot fix credentials: stop, and let the supervisor say why.
+                self._events.put(("refused", f"{line} (check mqtt.username and the password)"))
+            else:
+                log.error("%s; retrying", line)
+            return False
+        log.info("connected to broker %s", self.broker)
+        self._unreachable_logged = False
+        self._connected_once = True
+        return True
+
+    def connect_failed(self, _client: Any, _userdata: Any) -> None:
+        """paho's on_connect_fail, called from inside its ``except OSError``."""
+        error = sys.exc_info()[1]
+        if isinstance(error, ssl.SSLCertVerificationError):
+            # Retrying cannot make our CA trust this broker: stop, and say which broker.
+            self._events.put(
+                (
+                    "refused",
+                    f"broker {self.broker}: TLS certificate not trusted:"
+                    f" {error.verify_message} (check mqtt.tls.ca_file)",
+                )
+            )
+            return
+        # paho retries with backoff by itself; say so once per outage, not at every try.
+        if not self._unreachable_logged:
+            self._unreachable_logged = True
+            reason = (error.strerror or str(error)) if isinstance(error, OSError) else "unknown"
+            hint = ""
+            # A plain MQTT broker resets a TLS hello, or answers it with garbage.
+            if self._settings.tls and isinstance(error, ssl.SSLError | ConnectionResetError):
+                hint = " (is it a plain MQTT port? see mqtt.tls)"
+            log.warning(
+                "cannot reach broker %s: %s%s; retrying in the background",
+                self.broker,
+                reason,
+                hint,
+            )
+
+    def disconnected(self, client: mqtt.Client, reason_code: Any) -> None:
+        """From on_disconnect, unless we are the ones leaving."""
+        if self._connected_once:
+            self._connected_once = False
+            log.warning("lost the broker %s (%s); reconnecting", self.broker, reason_code)
+            self.set_reconnect_delay(client)
+        elif not self._unreachable_logged:
+            # The TCP connection worked but the broker hung up before answering: most often
+            # a TLS port spoken to in plain MQTT.  Once per outage, not at every retry.
+            self._unreachable_logged = True
+            log.warning(
+                "broker %s closed the connection before accepting it (%s): is it a TLS port"
+                " (see mqtt.tls)? retrying in the background",
+                self.broker,
+                reason_code,
+            )
+
+    def set_reconnect_delay(self, client: mqtt.Client) -> None:
+        # paho doubles the delay per failed attempt; a random start per outage keeps a fleet
+        # from reconnecting in lockstep after the broker restarts.
+        client.reconnect_delay_set(
+            min_delay=random.uniform(0.5, 1.5), max_delay=self._settings.reconnect_max_s
+        )

@@ -1,0 +1,160 @@
+"""The capture process: owns the frame source, fills ring slots, publishes descriptors."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from edgeeye.config.app import AppConfig
+from edgeeye.config.sections import (
+    ImagesSourceConfig,
+    Picamera2SourceConfig,
+    SourceConfig,
+    SyntheticSourceConfig,
+    VideoSourceConfig,
+)
+from edgeeye.errors import BadFrameError, EdgeeyeError, SourceError
+from edgeeye.pipeline.frames import FrameDescriptor, FrameSource
+from edgeeye.pipeline.process_setup import pre_run_setup
+from edgeeye.pipeline.ring import Counter, FrameRing, RingHandle
+
+log = logging.getLogger(__name__)
+
+#: Exit status of the capture process when its source fails (the supervisor reads it).
+EXIT_SOURCE_FAILED = 4
+
+
+def make_source(config: SourceConfig, model_size: tuple[int, int]) -> FrameSource:
+    """The source a config describes; ``model_size`` is (height, width). Opens nothing."""
+    from edgeeye.sources import builtin as sources
+
+    if isinstance(config, SyntheticSourceConfig):
+        return sources.SyntheticSource(
+            sources.SyntheticSettings(config.width, config.height, config.fps, config.stamp)
+        )
+    if isinstance(config, ImagesSourceConfig):
+        return sources.ImagesSource(sources.ImagesSettings(config.path, config.loop, config.fps))
+    if isinstance(config, VideoSourceConfig):
+        return sources.VideoSource(
+            sources.VideoSettings(config.path, config.width, config.height, config.fps)
+        )
+    if isinstance(config, Picamera2SourceConfig):
+        from edgeeye.sources.picamera import Picamera2Source, PicameraSettings
+
+        settings = PicameraSettings(
+            camera_index=config.camera,
+            main_size=tuple(config.main_size),
+            fps=config.fps,
+            lores_format=config.lores_format,
+        )
+        return Picamera2Source(settings, (model_size[1], model_size[0]))
+    raise SourceError(f"source.type: {config!r} has no implementation")
+
+
+@dataclass(frozen=True)
+class CaptureSpec:
+    ring: RingHandle
+    source: SourceConfig
+    model_size: tuple[int, int]
+    stop: Any  # multiprocessing.Event: set by the supervisor to end capture
+    errors: Any  # Connection: one line sent here before a failing exit
+    log_queue: Any
+    log_level: str
+    first_sequence: int = 0
+
+
+def run_capture(spec: CaptureSpec) -> None:
+    """Entry of the ``edgeeye.capture`` process.
+
+    Reads: frames from the configured source.  Writes: each frame into a free ring slot (or
+    the slot of the oldest waiting frame, which is then dropped, unless the source is finite)
+    and its descriptor into the ring's pipe.  Stops when ``spec.stop`` is set, or after the
+    last frame of a finite source (setting ``SOURCE_DONE``); exits with
+    ``EXIT_SOURCE_FAILED`` after sending one line on ``spec.errors`` if the source fails.
+    """
+    pre_run_setup("edgeeye.capture", "edgeeye-capture", spec.log_queue, spec.log_level)
+    ring = FrameRing.attach(spec.ring)
+    source = make_source(spec.source, spec.model_size)
+    try:
+        source.open()
+        _capture_loop(ring, source, spec)
+    except EdgeeyeError as exc:
+        spec.errors.send(str(exc))
+        raise SystemExit(EXIT_SOURCE_FAILED) from None
+    finally:
+        source.close()
+        ring.close()
+
+
+class _BadFrames:
+    """Skipped frames: each distinct cause logged once, and too many in a row is a failure."""
+
+    _REMEMBERED = 1000  # causes kept for log-once; a looping folder repeats the same few
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.in_a_row = 0
+        self._logged: set[str] = set()
+
+    def skipped(self, exc: BadFrameError) -> None:
+        self.in_a_row += 1
+        cause = str(exc)
+        if cause not in self._logged and len(self._logged) < self._REMEMBERED:
+            self._logged.add(cause)
+            log.warning("skipped a frame: %s", cause)
+        if self.in_a_row >= self.limit:
+            raise SourceError(f"{cause} ({self.in_a_row} unusable frames in a row)")
+
+
+def _capture_loop(ring: FrameRing, source: FrameSource, spec: CaptureSpec) -> None:
+    sequence = spec.first_sequence
+    bad_frames = _BadFrames(source.bad_frame_limit)
+    drop_oldest = not source.finite
+    while not spec.stop.is_set():
+        acquired = ring.acquire_for_write(drop_oldest=drop_oldest, timeout=0.2)
+        if acquired is None:
+            continue
+        slot_index, _dropped = acquired
+        try:
+            frame = source.read_into(ring.slot(slot_index), sequence)
+        except BadFrameError as exc:
+            ring.abandon(slot_index)
+            ring.counters[Counter.FRAMES_SKIPPED] += 1
+            bad_frames.skipped(exc)
+            continue
+        except BaseException:
+            ring.abandon(slot_index)
+            raise
+        if frame is None:
+            ring.abandon(slot_index)
+            ring.counters[Counter.SOURCE_DONE] = 1
+            log.info("source finished after %d frames", sequence - spec.first_sequence)
+            return
+        ring.publish(
+            FrameDescriptor(
+                slot_index=slot_index,
+                sequence=sequence,
+                capture_ts_ns=time.monotonic_ns(),
+                height=frame.height,
+                width=frame.width,
+                pixel_format=frame.pixel_format,
+                tag=frame.tag,
+            )
+        )
+        sequence += 1
+        bad_frames.in_a_row = 0
+
+
+def source_names(config: AppConfig) -> tuple[str, ...]:
+    """Names for result tags: the images source's file names, else none."""
+    if isinstance(config.source, ImagesSourceConfig):
+        from edgeeye.sources.builtin import ImagesSettings, ImagesSource
+
+        source = ImagesSource(
+            ImagesSettings(config.source.path, config.source.loop, config.source.fps)
+        )
+        return tuple(os.path.basename(p) for p in map(str, source.files()))
+    return ()

@@ -1,0 +1,105 @@
+"""The main process's side of the capture process: start it, watch it, restart it, stop it.
+
+``capture.run_capture`` is the child; this keeps one running for the supervisor, as
+``pool.py`` keeps the workers.  A capture that fails is started again after a delay that
+doubles up to a cap (``restarts.Backoff``); one that delivered frames resets the count;
+after too many failures in a row ``check`` raises, and the supervisor stops the appliance.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from edgeeye.config.app import AppConfig
+from edgeeye.errors import ChildProcessFailed, SourceError
+from edgeeye.pipeline.capture import EXIT_SOURCE_FAILED, CaptureSpec, run_capture
+from edgeeye.pipeline.ring import Counter, FrameRing
+from edgeeye.supervision.children import Child, exit_description, stop_process
+from edgeeye.supervision.restarts import Backoff
+
+log = logging.getLogger(__name__)
+
+SOURCE_FINISHED = "source finished"
+
+
+class CaptureKeeper:
+    """One capture process at a time; ``child`` is None while a restart is waiting."""
+
+    def __init__(self, ctx: Any, log_queue: Any, backoff: Backoff) -> None:
+        self._ctx = ctx
+        self._log_queue = log_queue
+        self.backoff = backoff
+        self.stop_event = ctx.Event()
+        self.child: Child | None = None
+        self.restarts = 0
+        self._restart_at = 0.0
+        self._first_frame = 0  # frames_captured when the current capture started
+
+    def start(self, ring: FrameRing, config: AppConfig, model_size: tuple[int, int]) -> None:
+        reader, writer = self._ctx.Pipe(duplex=False)
+        # Sequence numbers go on where the last capture stopped: results stay unique.
+        self._first_frame = int(ring.counters[Counter.FRAMES_CAPTURED])
+        spec = CaptureSpec(
+            ring=ring.handle,
+            source=config.source,
+            model_size=model_size,
+            stop=self.stop_event,
+            errors=writer,
+            log_queue=self._log_queue,
+            log_level=config.logging.level,
+            first_sequence=self._first_frame,
+        )
+        process = self._ctx.Process(target=run_capture, args=(spec,), name="edgeeye.capture")
+        process.start()
+        writer.close()
+        self.child = Child(process, reader)
+
+    def check(self, ring: FrameRing, config: AppConfig, model_size: tuple[int, int]) -> str | None:
+        """``SOURCE_FINISHED`` when the source has no more frames, else None.
+
+        A failed capture is started again once its delay has passed; raises ``SourceError``
+        (the source itself failed) or ``ChildProcessFailed`` when retries are spent.
+        """
+        if self.child is None:
+            if time.monotonic() >= self._restart_at:
+                log.info("restarting capture (attempt %d)", self.backoff.failures + 1)
+                self.start(ring, config, model_size)
+            return None
+        process = self.child.process
+        if process.is_alive():
+            if ring.counters[Counter.FRAMES_CAPTURED] > self._first_frame:
+                self.backoff.succeeded()  # it delivered: the next failure is a new one
+            return None
+        process.join(1.0)
+        if process.exitcode == 0 and ring.counters[Counter.SOURCE_DONE]:
+            log.info("the source has no more frames; finishing the ones in flight")
+            return SOURCE_FINISHED
+        line = self.child.connection.recv() if self.child.connection.poll() else None
+        self.child.connection.close()
+        self.child = None
+        cause = line or f"capture process {exit_description(process.exitcode)}"
+        delay = self.backoff.failed()
+        if delay is None:
+            fault = f"{cause} ({self.backoff.failures} failures in a row)"
+            if process.exitcode == EXIT_SOURCE_FAILED:
+                raise SourceError(fault)
+            raise ChildProcessFailed(fault)
+        self.restarts += 1
+        log.warning("%s; retrying in %.0f s", cause, delay)
+        self._restart_at = time.monotonic() + delay
+        return None
+
+    def stop(self, timeout: float, *, for_good: bool = True) -> None:
+        """Ask capture to stop and wait at most ``timeout`` s (then kill it).
+
+        ``for_good=False`` (a reload) clears the request so the next capture can run."""
+        self.stop_event.set()
+        if self.child is not None:
+            stop_process(self.child.process, timeout)
+            if not for_good:
+                self.child.connection.close()
+                self.child = None
+        if not for_good:
+            self.stop_event.clear()
