@@ -6,11 +6,12 @@ import argparse
 import logging
 import os
 import sys
+from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 
 from edgeeye import __version__
 from edgeeye.config.app import dump_config, load_config
-from edgeeye.config.reload import prepare, resolve_model_files
 from edgeeye.errors import (
     BrokerRefused,
     BrokerUnreachable,
@@ -22,6 +23,7 @@ from edgeeye.errors import (
     ResourceError,
     SourceError,
 )
+from edgeeye.supervision.reload import prepare, resolve_model_files
 
 #: Exit statuses, documented in the README. 130 is a forced stop (second Ctrl-C).
 EXIT_CODES: dict[type[EdgeeyeError], int] = {
@@ -49,9 +51,7 @@ def _run(args: argparse.Namespace) -> int:
     config, model = prepare(args.config)
     logging.getLogger().setLevel(config.logging.level)
     outcome = Supervisor(config, model, duration=args.duration, config_path=args.config).run()
-    logging.getLogger("edgeeye").info(
-        "stopped (%s): %s", outcome.reason, {k: v for k, v in outcome.stats.items()}
-    )
+    logging.getLogger("edgeeye").info("stopped (%s): %s", outcome.end.value, asdict(outcome.stats))
     return 0
 
 
@@ -80,17 +80,16 @@ def _model_pull(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from edgeeye.tools.demo import run_demo
 
-    return run_demo(seconds=args.seconds)
+    return run_demo(seconds=args.seconds, images=args.images, model_dir=args.model_dir)
 
 
 def _bench(args: argparse.Namespace) -> int:
     from edgeeye.bench import report
     from edgeeye.bench.runner import BenchOptions, run_bench
-    from edgeeye.tools.demo import find_test_data
 
-    data = find_test_data()
-    if data is not None:
-        os.environ.setdefault("EDGEEYE_MODEL_DIR", str(data / "models"))
+    if args.model_dir is not None:
+        # Where a model given by name is looked up, here and in every process started.
+        os.environ["EDGEEYE_MODEL_DIR"] = str(args.model_dir.resolve())
     if args.model.endswith(".tflite"):
         if not args.labels:
             raise ConfigError("bench: --labels is required with a model file")
@@ -169,12 +168,30 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", help="start a private broker, run the pipeline briefly, show results"
     )
     demo.add_argument("--seconds", type=float, default=10.0)
+    demo.add_argument(
+        "--images",
+        type=Path,
+        metavar="DIR",
+        help="a folder of photographs to classify (default: the synthetic source)",
+    )
+    demo.add_argument(
+        "--model-dir",
+        type=Path,
+        metavar="DIR",
+        help="where to look the model up first ($EDGEEYE_MODEL_DIR), then the cache",
+    )
     demo.set_defaults(handler=_demo)
     bench = commands.add_parser(
         "bench", help="measure throughput, latency and memory against the hardware and baselines"
     )
     bench.add_argument("--model", default="mobilenet_v2_1.0_224_quant", help="name or .tflite")
     bench.add_argument("--labels", help="labels file, with a .tflite --model")
+    bench.add_argument(
+        "--model-dir",
+        type=Path,
+        metavar="DIR",
+        help="where to look a --model NAME up first ($EDGEEYE_MODEL_DIR), then the cache",
+    )
     bench.add_argument("--quick", action="store_true", help="a shorter run (under 3 minutes)")
     bench.add_argument("--workers", type=int, default=0, help="most workers (default: cores)")
     bench.add_argument("--frame", default="640x480", help="frame size, WIDTHxHEIGHT")
@@ -211,8 +228,9 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(processName)s: %(message)s",
         stream=sys.stderr,
     )
+    handler: Callable[[argparse.Namespace], int] = args.handler
     try:
-        return args.handler(args)
+        return handler(args)
     except EdgeeyeError as exc:
         print(f"edgeeye: error: {exc}", file=sys.stderr)
         return exit_code_for(exc)

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -21,9 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 
-from edgeeye.bench.common import BenchModel, percentiles
+from edgeeye.bench.common import BenchModel
 from edgeeye.errors import ChildProcessFailed
+from edgeeye.publish.stats import percentiles
+from edgeeye.tools.launcher import launch_run
 from edgeeye.tools.local_broker import LocalBroker
 
 DEVICE = "bench"
@@ -122,7 +123,7 @@ def _session_processes(session: int, main_pid: int) -> dict[int, str]:
 def run_appliance(model: BenchModel, plan: RunPlan, broker: LocalBroker) -> dict[str, Any]:
     """Run the appliance for warm-up + measurement and report what the subscriber saw."""
     arrivals = Arrivals()
-    client = mqtt.Client(callback_api_version=mqtt.CallbackAPIVersion.VERSION2)
+    client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2)
     client.on_message = arrivals.on_message
     client.connect(broker.host, broker.port)
     client.subscribe([(f"edgeeye/{DEVICE}/result", 1), (f"edgeeye/{DEVICE}/stats", 0)])
@@ -144,20 +145,7 @@ def run_appliance(model: BenchModel, plan: RunPlan, broker: LocalBroker) -> dict
         duration = STARTUP_ALLOWANCE_S + plan.warmup_s + plan.measure_s
         errors_path = Path(tmp) / "stderr.txt"
         errors = errors_path.open("wb")
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "edgeeye",
-                "run",
-                "--config",
-                str(config),
-                "--duration",
-                str(duration),
-            ],
-            start_new_session=True,
-            stderr=errors,
-        )
+        process = launch_run(config, "--duration", str(duration), stderr=errors)
         errors.close()
         started = time.time()
         while process.poll() is None:

@@ -14,10 +14,25 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from multiprocessing.synchronize import Event
+from typing import Any, Protocol
 
-from edgeeye.bench.common import BenchModel, classify_frame, percentiles, synthetic_frames
+import numpy as np
+
+from edgeeye.bench.common import BenchModel, classify_frame, synthetic_frames
 from edgeeye.inference.model import Classifier, ModelSpec
+from edgeeye.publish.stats import percentiles
+
+#: A frame as the capture thread hands it out: when it was made, and its pixels.
+_Stamped = tuple[float, np.ndarray]
+
+
+class _FrameQueue(Protocol):
+    """What the designs' queues have in common (``queue.Queue``, ``multiprocessing.Queue``)."""
+
+    def put(self, item: _Stamped, block: bool = True, timeout: float | None = None) -> None: ...
+
+    def get(self, block: bool = True, timeout: float | None = None) -> _Stamped: ...
 
 
 class _Tally:
@@ -35,7 +50,9 @@ class _Tally:
                 self.latencies_ms.append((now - created) * 1000)
 
 
-def _capture_thread(frames: list, out: Any, stop: threading.Event) -> threading.Thread:
+def _capture_thread(
+    frames: list[np.ndarray], out: _FrameQueue, stop: threading.Event
+) -> threading.Thread:
     def capture() -> None:
         index = 0
         while not stop.is_set():
@@ -54,7 +71,11 @@ def _capture_thread(frames: list, out: Any, stop: threading.Event) -> threading.
 
 
 def _consume(
-    frames: Any, classifier: Classifier, size: tuple[int, int], tally: _Tally, stop: threading.Event
+    frames: _FrameQueue,
+    classifier: Classifier,
+    size: tuple[int, int],
+    tally: _Tally,
+    stop: threading.Event,
 ) -> None:
     while not stop.is_set():
         try:
@@ -81,36 +102,43 @@ def _timed(
     }
 
 
-def _single_loop(spec: ModelSpec, frames: list, warmup: float, seconds: float) -> dict[str, Any]:
+def _single_loop(
+    spec: ModelSpec, frames: list[np.ndarray], warmup: float, seconds: float
+) -> dict[str, Any]:
     """A capture thread, a small ``queue.Queue`` and one inference loop on one interpreter."""
 
     def run(tally: _Tally, stop: threading.Event) -> Callable[[], None]:
-        frame_queue: queue.Queue = queue.Queue(maxsize=4)
+        frame_queue: queue.Queue[_Stamped] = queue.Queue(maxsize=4)
         classifier = Classifier(spec)
         capture = _capture_thread(frames, frame_queue, stop)
         loop = threading.Thread(
             target=_consume, args=(frame_queue, classifier, spec.input_size, tally, stop)
         )
         loop.start()
-        return lambda: (loop.join(), capture.join())
+
+        def finish() -> None:
+            loop.join()
+            capture.join()
+
+        return finish
 
     return _timed(run, warmup, seconds)
 
 
 def thread_and_queue(
-    model: BenchModel, frames: list, workers: int, warmup: float, seconds: float
+    model: BenchModel, frames: list[np.ndarray], workers: int, warmup: float, seconds: float
 ) -> dict[str, Any]:
     """The tutorial design: a capture thread, a queue.Queue, one inference loop."""
     return _single_loop(_one_thread(model.spec), frames, warmup, seconds)
 
 
 def thread_pool(
-    model: BenchModel, frames: list, workers: int, warmup: float, seconds: float
+    model: BenchModel, frames: list[np.ndarray], workers: int, warmup: float, seconds: float
 ) -> dict[str, Any]:
     """One interpreter per thread; LiteRT releases the GIL while it invokes."""
 
     def run(tally: _Tally, stop: threading.Event) -> Callable[[], None]:
-        frame_queue: queue.Queue = queue.Queue(maxsize=2 * workers)
+        frame_queue: queue.Queue[_Stamped] = queue.Queue(maxsize=2 * workers)
         capture = _capture_thread(frames, frame_queue, stop)
         threads = [
             threading.Thread(
@@ -121,19 +149,29 @@ def thread_pool(
         ]
         for thread in threads:
             thread.start()
-        return lambda: [thread.join() for thread in [*threads, capture]]
+
+        def finish() -> None:
+            for thread in [*threads, capture]:
+                thread.join()
+
+        return finish
 
     return _timed(run, warmup, seconds)
 
 
 def multithreaded_interpreter(
-    model: BenchModel, frames: list, workers: int, warmup: float, seconds: float
+    model: BenchModel, frames: list[np.ndarray], workers: int, warmup: float, seconds: float
 ) -> dict[str, Any]:
     """One interpreter told to use every core (``num_threads`` = workers)."""
     return _single_loop(replace(model.spec, threads=workers), frames, warmup, seconds)
 
 
-def _process_worker(spec: ModelSpec, frames: Any, done: Any, stop: Any) -> None:
+def _process_worker(
+    spec: ModelSpec,
+    frames: multiprocessing.Queue[_Stamped],
+    done: multiprocessing.Queue[float],
+    stop: Event,
+) -> None:
     classifier = Classifier(spec)
     while not stop.is_set():
         try:
@@ -145,7 +183,7 @@ def _process_worker(spec: ModelSpec, frames: Any, done: Any, stop: Any) -> None:
 
 
 def pickled_processes(
-    model: BenchModel, frames: list, workers: int, warmup: float, seconds: float
+    model: BenchModel, frames: list[np.ndarray], workers: int, warmup: float, seconds: float
 ) -> dict[str, Any]:
     """Worker processes that receive every frame pickled through a multiprocessing.Queue."""
     ctx = multiprocessing.get_context("spawn")
@@ -208,7 +246,7 @@ def measure(
     workers: int,
     warmup: float,
     seconds: float,
-    progress: Any = print,
+    progress: Callable[[str], None] = print,
 ) -> dict[str, dict[str, Any]]:
     frames = synthetic_frames(width, height)
     results = {}

@@ -11,8 +11,8 @@ import numpy as np
 
 from edgeeye.inference.model import Classifier, ModelSpec
 from edgeeye.inference.preprocess import to_model_rgb
-from edgeeye.pipeline.frames import PixelFormat
-from edgeeye.sources.builtin import SyntheticSettings, SyntheticSource
+from edgeeye.sources.frame import PixelFormat
+from edgeeye.sources.synthetic import SyntheticSettings, SyntheticSource
 
 
 @dataclass(frozen=True)
@@ -57,18 +57,3 @@ def rate_for(seconds: float, step: Callable[[int], None], warmup: int = 5) -> fl
         step(done)
         done += 1
     return done / (time.perf_counter() - started)
-
-
-def percentiles(values_ms: list[float]) -> dict[str, float | None]:
-    if not values_ms:
-        return {"p50": None, "p95": None, "p99": None, "max": None}
-    ordered = np.sort(np.asarray(values_ms))
-    pick = {
-        q: float(ordered[min(len(ordered) - 1, int(q * len(ordered)))]) for q in (0.5, 0.95, 0.99)
-    }
-    return {
-        "p50": round(pick[0.5], 2),
-        "p95": round(pick[0.95], 2),
-        "p99": round(pick[0.99], 2),
-        "max": round(float(ordered[-1]), 2),
-    }

@@ -13,30 +13,52 @@ from __future__ import annotations
 
 import multiprocessing
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from edgeeye.pipeline.frames import FrameDescriptor, PixelFormat
-from edgeeye.pipeline.ring import FrameRing
+from edgeeye.pipeline.frames import FrameDescriptor
+from edgeeye.pipeline.ring import FrameRing, RingHandle
+from edgeeye.sources.frame import PixelFormat
+
+if TYPE_CHECKING:
+    from multiprocessing.queues import Queue
+    from multiprocessing.synchronize import Semaphore
+
+
+class _Finished(NamedTuple):
+    """A reader's report: when it finished, and each frame's delay in µs."""
+
+    at_ns: int
+    delays_us: list[float]
+
 
 FRAME_SIZES = ((640, 480), (1280, 720), (1920, 1080))
 
 
-def _ring_reader(handle: Any, count: int, ack: Any, out: Any) -> None:
+def _ring_reader(
+    handle: RingHandle, count: int, ack: Semaphore | None, out: Queue[_Finished]
+) -> None:
     ring = FrameRing.attach(handle)
     delays = []
     for _ in range(count):
         descriptor = ring.take(worker_id=0, timeout=30)
+        if descriptor is None:
+            raise TimeoutError("bench: no frame in the ring for 30 s")
         delays.append((time.monotonic_ns() - descriptor.capture_ts_ns) / 1000)
         ring.release(descriptor.slot_index)
         if ack is not None:
             ack.release()
     ring.close()
-    out.put((time.monotonic_ns(), delays))
+    out.put(_Finished(time.monotonic_ns(), delays))
 
 
-def _queue_reader(frames: Any, count: int, ack: Any, out: Any) -> None:
+def _queue_reader(
+    frames: Queue[tuple[int, np.ndarray]],
+    count: int,
+    ack: Semaphore | None,
+    out: Queue[_Finished],
+) -> None:
     delays = []
     for _ in range(count):
         sent_ns, frame = frames.get(timeout=30)
@@ -44,7 +66,7 @@ def _queue_reader(frames: Any, count: int, ack: Any, out: Any) -> None:
         del frame
         if ack is not None:
             ack.release()
-    out.put((time.monotonic_ns(), delays))
+    out.put(_Finished(time.monotonic_ns(), delays))
 
 
 def _run(method: str, width: int, height: int, count: int, ping_pong: bool) -> dict[str, float]:
@@ -65,7 +87,10 @@ def _run(method: str, width: int, height: int, count: int, ping_pong: bool) -> d
         started = time.monotonic_ns()
         for sequence in range(count):
             if ring is not None:
-                slot_index, _ = ring.acquire_for_write(drop_oldest=False, timeout=30)
+                acquired = ring.acquire_for_write(drop_oldest=False, timeout=30)
+                if acquired is None:
+                    raise TimeoutError("bench: no free ring slot for 30 s")
+                slot_index, _ = acquired
                 ring.publish(
                     FrameDescriptor(
                         slot_index, sequence, time.monotonic_ns(), height, width, PixelFormat.RGB888
@@ -75,7 +100,8 @@ def _run(method: str, width: int, height: int, count: int, ping_pong: bool) -> d
                 frames.put((time.monotonic_ns(), frame))
             if ack is not None:
                 ack.acquire(timeout=30)
-        finished, delays = out.get(timeout=120)
+        report = out.get(timeout=120)
+        finished, delays = report.at_ns, report.delays_us
     finally:
         reader.join(10)
         if ring is not None:

@@ -1,19 +1,22 @@
 """The configuration: one YAML file validated into frozen, typed models.
 
 Nothing downstream re-reads YAML: ``load_config`` returns an ``AppConfig`` (its sections'
-models are in ``configsections.py``) and every process gets (a copy of) that object.
+models are in ``sections.py``) and every process gets (a copy of) that object.
 Errors name the key path, the YAML line, the bad value and what is allowed, in one line.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BeforeValidator, ValidationError, field_validator
 
+from edgeeye.config.files import default_state_dir
+from edgeeye.config.manifest import load_manifest
 from edgeeye.config.messages import describe, key_location
 from edgeeye.config.sections import (
     TOPIC_LEVEL,
@@ -85,8 +88,6 @@ class AppConfig(Frozen):
     @property
     def outbox_path(self) -> Path:
         if self.outbox.path == "auto":
-            from edgeeye.mqtt.outbox import default_state_dir
-
             return default_state_dir() / f"outbox-{self.device_id}.sqlite3"
         return self.outbox.path
 
@@ -99,12 +100,11 @@ class AppConfig(Frozen):
         return f"{self.mqtt.topic_prefix}/{self.device_id}/{leaf}"
 
 
-def load_config(path: str | Path | None, environ: dict[str, str] | None = None) -> AppConfig:
+def load_config(path: str | Path | None, environ: Mapping[str, str] | None = None) -> AppConfig:
     """Read, override from the environment, and validate; raise ``ConfigError`` in one line.
 
     ``path`` None means the built-in defaults (which ``configs/edgeeye.yaml`` spells out).
     """
-    environ = os.environ if environ is None else environ
     label = str(path) if path is not None else "<built-in defaults>"
     raw: dict[str, Any] = {}
     root_node: yaml.Node | None = None
@@ -127,7 +127,7 @@ def load_config(path: str | Path | None, environ: dict[str, str] | None = None) 
         if not isinstance(loaded, dict):
             raise ConfigError(f"{label}: line 1: the config must be a mapping of keys")
         raw = loaded
-    overridden = _apply_env(raw, environ)
+    overridden = _apply_env(raw, os.environ if environ is None else environ)
     try:
         config = AppConfig.model_validate(raw)
     except ValidationError as exc:
@@ -136,7 +136,7 @@ def load_config(path: str | Path | None, environ: dict[str, str] | None = None) 
     return _check_model_files(config, label, root_node, base)
 
 
-def _apply_env(raw: dict[str, Any], environ: dict[str, str]) -> dict[tuple[str, ...], str]:
+def _apply_env(raw: dict[str, Any], environ: Mapping[str, str]) -> dict[tuple[str, ...], str]:
     overridden: dict[tuple[str, ...], str] = {}
     for var, key_path in ENV_OVERRIDES.items():
         if var not in environ:
@@ -171,8 +171,6 @@ def _check_model_files(
     if config.model.path is None and config.model.name is None:
         raise ConfigError(f"{label}: model: set either model.name or model.path and model.labels")
     if config.model.path is None:
-        from edgeeye.inference.zoo import load_manifest
-
         known = load_manifest()
         if config.model.name not in known:
             where = key_location(label, root, ("model", "name"))

@@ -1,6 +1,6 @@
 """The config file's sections: one frozen, validated model each.
 
-``config.py`` puts them together into ``AppConfig`` and loads the YAML; the modules that
+``app.py`` puts them together into ``AppConfig`` and loads the YAML; the modules that
 use a section import its model from here.
 """
 

@@ -1,0 +1,13 @@
+"""Models: inspecting one, choosing the interpreter, preprocessing frames, running it.
+
+Owns model inspection (``model.inspect_model`` -> ``ModelSpec``, in the main process
+before any worker starts), the TFLite interpreter choice (``interpreter``: LiteRT, else
+tflite-runtime), preprocessing of any source layout to the model's input
+(``preprocess``), the classifier a worker runs (``model.Classifier``) and the model zoo
+(``zoo``: finding and downloading the manifest's models).  A new task (detection) or
+backend (an accelerator) is a module beside these behind the same two steps, inspect in
+the main process and run in a worker, without touching the pipeline.
+
+May import: sources (for the frame layouts), config, errors.  Never the pipeline or the
+MQTT side.
+"""

@@ -9,9 +9,28 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
+
+import numpy as np
 
 from edgeeye.errors import ModelError
+
+
+class Interpreter(Protocol):
+    """What edgeeye uses of a TFLite interpreter (both packages have the same API, untyped)."""
+
+    def allocate_tensors(self) -> None: ...
+
+    def get_input_details(self) -> list[dict[str, Any]]: ...
+
+    def get_output_details(self) -> list[dict[str, Any]]: ...
+
+    def set_tensor(self, tensor_index: int, value: np.ndarray) -> None: ...
+
+    def invoke(self) -> None: ...
+
+    def get_tensor(self, tensor_index: int) -> np.ndarray: ...
+
 
 #: Candidate (module, distribution) pairs, most preferred first.
 RUNTIMES: tuple[tuple[str, str], ...] = (
@@ -36,11 +55,11 @@ def interpreter_class(runtimes: tuple[tuple[str, str], ...] = RUNTIMES) -> tuple
     )
 
 
-def load_interpreter(model_path: Path, threads: int = 1) -> Any:
+def load_interpreter(model_path: Path, threads: int = 1) -> Interpreter:
     """An interpreter with tensors allocated, or ``ModelError`` naming the model file."""
     cls, _ = interpreter_class()
     try:
-        interpreter = cls(model_path=str(model_path), num_threads=threads)
+        interpreter: Interpreter = cls(model_path=str(model_path), num_threads=threads)
         interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

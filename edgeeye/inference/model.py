@@ -11,7 +11,6 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -94,7 +93,7 @@ class Classifier:
 
     def __init__(self, spec: ModelSpec) -> None:
         self.spec = spec
-        self._interpreter: Any = load_interpreter(spec.path, spec.threads)
+        self._interpreter = load_interpreter(spec.path, spec.threads)
         input_detail = self._interpreter.get_input_details()[0]
         output_detail = self._interpreter.get_output_details()[0]
         self._input_index = input_detail["index"]
@@ -115,7 +114,9 @@ class Classifier:
             tensor = (rgb.astype(np.float32) - 127.5) / 127.5
         return tensor.reshape(self._input_shape)
 
-    def classify(self, rgb: np.ndarray, top_k: int, min_score: float) -> tuple[list[Any], float]:
+    def classify(
+        self, rgb: np.ndarray, top_k: int, min_score: float
+    ) -> tuple[list[tuple[int, str, float]], float]:
         """Top-k ``(index, label, score)`` above ``min_score``, and the invoke time in ms."""
         self._interpreter.set_tensor(self._input_index, self._to_input(rgb))
         started = time.perf_counter()

@@ -12,7 +12,7 @@ import threading
 
 import numpy as np
 
-from edgeeye.pipeline.frames import PixelFormat
+from edgeeye.sources.frame import PixelFormat
 
 _PIXEL = np.dtype((np.void, 3))
 _workspaces = threading.local()
@@ -76,7 +76,7 @@ class _Resizer:
 
 def _resizer(in_h: int, in_w: int, out_h: int, out_w: int) -> _Resizer:
     """This thread's resizer for a size pair (the thread-pool baseline resizes in parallel)."""
-    cache = getattr(_workspaces, "resizers", None)
+    cache: dict[tuple[int, int, int, int], _Resizer] | None = getattr(_workspaces, "resizers", None)
     if cache is None:
         cache = _workspaces.resizers = {}
     key = (in_h, in_w, out_h, out_w)
@@ -111,13 +111,14 @@ def yuv420_to_rgb(planar: np.ndarray, height: int, width: int) -> np.ndarray:
     rgb[..., 0] = y + 1.596 * v
     rgb[..., 1] = y - 0.392 * u - 0.813 * v
     rgb[..., 2] = y + 2.017 * u
-    return np.clip(rgb + 0.5, 0, 255).astype(np.uint8)
+    clipped: np.ndarray = np.clip(rgb + 0.5, 0, 255)
+    return clipped.astype(np.uint8)
 
 
 def to_model_rgb(
     frame: np.ndarray, pixel_format: PixelFormat, height: int, width: int, size: tuple[int, int]
 ) -> np.ndarray:
-    """A frame view (see ``frames.frame_view``) as an RGB uint8 array of ``size`` (h, w)."""
+    """A frame view (``pipeline.frames.frame_view``) as RGB uint8 of ``size`` (h, w)."""
     out_h, out_w = size
     if pixel_format is PixelFormat.YUV420:
         return resize_bilinear(yuv420_to_rgb(frame, height, width), out_h, out_w)

@@ -1,4 +1,4 @@
-"""The model manifest, where models are looked up, and checksum-verified downloads."""
+"""The model zoo: where the manifest's models are looked up, and checksum-verified downloads."""
 
 from __future__ import annotations
 
@@ -8,42 +8,12 @@ import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
-import yaml
-
+from edgeeye.config.manifest import ModelEntry, load_manifest
 from edgeeye.errors import DownloadError, ModelError
 
 DOWNLOAD_TIMEOUT_S = 60
-
-
-@dataclass(frozen=True)
-class ModelEntry:
-    name: str
-    description: str
-    url: str
-    sha256: str
-    labels: str
-    labels_url: str
-    labels_sha256: str
-    input_size: tuple[int, int]
-
-    @property
-    def filename(self) -> str:
-        return f"{self.name}.tflite"
-
-
-def load_manifest() -> dict[str, ModelEntry]:
-    text = (
-        resources.files("edgeeye.inference").joinpath("manifest.yaml").read_text(encoding="utf-8")
-    )
-    entries = {}
-    for item in yaml.safe_load(text):
-        item["input_size"] = tuple(item["input_size"])
-        entries[item["name"]] = ModelEntry(**item)
-    return entries
 
 
 def cache_dir() -> Path:

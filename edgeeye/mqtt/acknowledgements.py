@@ -11,6 +11,8 @@ from __future__ import annotations
 import threading
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 
 # What an acknowledged message id stood for.
 OTHER, RESULT, OUTBOX_ROW = "other", "result", "row"
@@ -27,7 +29,14 @@ class Deliveries:
         self.results_published = 0
         self.results_not_queued = 0
 
-    def on_publish(self, _client, _userdata, mid, _reason_code, _props) -> None:
+    def on_publish(
+        self,
+        _client: mqtt.Client,
+        _userdata: object,
+        mid: int,
+        _reason_code: ReasonCode,
+        _props: Properties,
+    ) -> None:
         """paho's callback (VERSION2 signature)."""
         with self._lock:
             if mid in self._pending:

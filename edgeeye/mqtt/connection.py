@@ -8,17 +8,26 @@ the refusals no retry can fix (bad credentials, an untrusted certificate) into
 from __future__ import annotations
 
 import logging
-import queue
 import random
 import ssl
 import sys
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.reasoncodes import ReasonCode
 
 from edgeeye.config.sections import MqttConfig
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerRefusal:
+    """The broker refused us for a reason no retry can fix; ``line`` says which and why."""
+
+    line: str
+
 
 #: CONNACK reasons no retry can fix (MQTT 5 codes; paho maps 3.1.1's 4 and 5 to them).
 _REFUSED_FOR_GOOD = {134, 135}  # bad user name or password, not authorized
@@ -27,9 +36,9 @@ _REFUSED_FOR_GOOD = {134, 135}  # bad user name or password, not authorized
 class BrokerLink:
     """paho's connection callbacks' bookkeeping, for one client."""
 
-    def __init__(self, settings: MqttConfig, events: queue.Queue[tuple[Any, ...]]) -> None:
+    def __init__(self, settings: MqttConfig, refused: Callable[[BrokerRefusal], None]) -> None:
         self._settings = settings
-        self._events = events
+        self._refused = refused
         self._unreachable_logged = False
         self._connected_once = False  # since the last loss: a disconnect before it is a refusal
 
@@ -37,13 +46,13 @@ class BrokerLink:
     def broker(self) -> str:
         return f"{self._settings.host}:{self._settings.port}"
 
-    def connected(self, reason_code: Any) -> bool:
+    def connected(self, reason_code: ReasonCode) -> bool:
         """From on_connect: True if the broker accepted us."""
         if reason_code.is_failure:
             line = f"broker {self.broker} refused the connection: {reason_code}"
             if reason_code.value in _REFUSED_FOR_GOOD:
                 # Retrying cannot fix credentials: stop, and let the supervisor say why.
-                self._events.put(("refused", f"{line} (check mqtt.username and the password)"))
+                self._refused(BrokerRefusal(f"{line} (check mqtt.username and the password)"))
             else:
                 log.error("%s; retrying", line)
             return False
@@ -52,16 +61,15 @@ class BrokerLink:
         self._connected_once = True
         return True
 
-    def connect_failed(self, _client: Any, _userdata: Any) -> None:
+    def connect_failed(self, _client: mqtt.Client, _userdata: object) -> None:
         """paho's on_connect_fail, called from inside its ``except OSError``."""
         error = sys.exc_info()[1]
         if isinstance(error, ssl.SSLCertVerificationError):
             # Retrying cannot make our CA trust this broker: stop, and say which broker.
-            self._events.put(
-                (
-                    "refused",
+            self._refused(
+                BrokerRefusal(
                     f"broker {self.broker}: TLS certificate not trusted:"
-                    f" {error.verify_message} (check mqtt.tls.ca_file)",
+                    f" {error.verify_message} (check mqtt.tls.ca_file)"
                 )
             )
             return
@@ -80,7 +88,7 @@ class BrokerLink:
                 hint,
             )
 
-    def disconnected(self, client: mqtt.Client, reason_code: Any) -> None:
+    def disconnected(self, client: mqtt.Client, reason_code: ReasonCode) -> None:
         """From on_disconnect, unless we are the ones leaving."""
         if self._connected_once:
             self._connected_once = False
@@ -101,5 +109,7 @@ class BrokerLink:
         # paho doubles the delay per failed attempt; a random start per outage keeps a fleet
         # from reconnecting in lockstep after the broker restarts.
         client.reconnect_delay_set(
-            min_delay=random.uniform(0.5, 1.5), max_delay=self._settings.reconnect_max_s
+            # paho's annotation says int; its backoff arithmetic takes any number.
+            min_delay=random.uniform(0.5, 1.5),  # type: ignore[arg-type]
+            max_delay=self._settings.reconnect_max_s,  # type: ignore[arg-type]
         )

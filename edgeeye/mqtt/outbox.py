@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import sqlite3
 import time
 from pathlib import Path
@@ -35,14 +34,6 @@ CREATE TABLE IF NOT EXISTS outbox (
 """
 
 
-def default_state_dir() -> Path:
-    """systemd's ``StateDirectory`` when it gave us one, else the XDG state directory."""
-    if os.environ.get("STATE_DIRECTORY"):
-        return Path(os.environ["STATE_DIRECTORY"].split(":")[0])
-    base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
-    return Path(base) / "edgeeye"
-
-
 class Outbox:
     """A bounded, ordered, crash-safe queue of MQTT messages in one SQLite file."""
 
@@ -53,6 +44,7 @@ class Outbox:
         self.dropped = 0
         self._sent_up_to = 0  # rows with an id up to this were handed to the broker already
         self._db = self._open()
+        self._closed = False
         self.rows, self.bytes = self._db.execute(
             "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM outbox"
         ).fetchone()
@@ -128,7 +120,7 @@ class Outbox:
 
     def close(self) -> None:
         """Close the file; safe twice."""
-        if self._db is not None:
+        if not self._closed:
+            self._closed = True
             with contextlib.suppress(sqlite3.Error):
                 self._db.close()
-            self._db = None

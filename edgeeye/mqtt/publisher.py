@@ -1,16 +1,15 @@
 """The publisher thread: worker results in, MQTT messages out.
 
-Runs in the main process.  It reads every worker's result pipe (each worker has its own,
-so a killed worker cannot wedge the others), turns results into JSON and hands them to
-paho-mqtt, whose own network thread (``loop_start``) connects, reconnects with backoff
-and jitter, and delivers the last will if we vanish.
+Runs in the main process.  It reads every worker's result pipe (``result_pipes``), turns
+results into JSON and hands them to paho-mqtt, whose own network thread (``loop_start``)
+connects, reconnects with backoff and jitter, and delivers the last will if we vanish.
 
-Which results are sent is the publish policy's decision (``policy.py``); a change may
-bring a snapshot (``snapshot.py``).  While the broker cannot take results (disconnected, or
-too many unacknowledged), they go to the on-disk outbox; once it is back the outbox is
-sent oldest first, and new results join its tail until it is empty, so the broker sees
-them in the order they were made.  With remote control on, ``set/...`` commands change the
-live settings (``control.py``).
+Which results are sent is the publish policy's decision (``publish.policy``); a change may
+bring a snapshot (``publish.snapshots``).  While the broker cannot take results
+(disconnected, or too many unacknowledged), they go to the on-disk outbox; once it is back
+the outbox is sent oldest first, and new results join its tail until it is empty, so the
+broker sees them in the order they were made.  With remote control on, ``set/...``
+commands change the live settings (``publish.remote_control``).
 """
 
 from __future__ import annotations
@@ -20,26 +19,27 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from multiprocessing.connection import Connection, wait
-from typing import Any
+from multiprocessing.connection import Connection
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 
 from edgeeye.config.app import AppConfig
 from edgeeye.homeassistant.discovery import retained_configs
 from edgeeye.mqtt.acknowledgements import OUTBOX_ROW, RESULT, Deliveries
 from edgeeye.mqtt.client import JPEG, JSON, TEXT, make_client, message_properties
-from edgeeye.mqtt.connection import BrokerLink
+from edgeeye.mqtt.connection import BrokerLink, BrokerRefusal
 from edgeeye.mqtt.outbox import Outbox
-from edgeeye.pipeline.worker import Result
+from edgeeye.mqtt.result_pipes import ResultPipes
+from edgeeye.pipeline.messages import Result, WorkerFailed, WorkerMessage, WorkerReady
+from edgeeye.pipeline.snapshot_board import SnapshotBoard
 from edgeeye.publish.payloads import (
     STATUS_OFFLINE,
     STATUS_ONLINE,
-    LatencyWindow,
     error_payload,
     result_payload,
     settings_payload,
-    stats_payload,
 )
 from edgeeye.publish.policy import LiveSettings, Outgoing, PublishPolicy
 from edgeeye.publish.remote_control import (
@@ -47,7 +47,8 @@ from edgeeye.publish.remote_control import (
     receive_command,
     subscribe_commands,
 )
-from edgeeye.publish.snapshots import Snapshot, SnapshotBoard, Snapshots
+from edgeeye.publish.snapshots import Snapshot, Snapshots
+from edgeeye.publish.stats import LatencyWindow, PipelineCounts, PublisherCounts, Stats
 
 log = logging.getLogger(__name__)
 
@@ -57,28 +58,32 @@ MAX_QUEUED_MESSAGES = 10_000
 #: so at most this many live only in memory if the broker stalls and we are then killed.
 MAX_UNACKED = 200
 
+#: What the publisher thread tells the supervisor: workers' ready and failure messages
+#: (read from their pipes), and a broker refusal no retry can fix.
+PublisherEvent = WorkerReady | WorkerFailed | BrokerRefusal
+
 
 class Publisher:
     """Owns the MQTT client and the thread that drains the workers' result pipes.
 
-    ``events`` receives the workers' control messages, ``("ready", worker_id)`` and
-    ``("error", worker_id, line)``, for the supervisor's loop.
+    ``events`` (the supervisor's queue, shared by every publisher of a run) receives the
+    workers' ``WorkerReady`` and ``WorkerFailed`` and the link's ``BrokerRefusal``.
     """
 
     def __init__(
         self,
         config: AppConfig,
         model_name: str,
-        counts: Callable[[], dict[str, Any]],
+        counts: Callable[[], PipelineCounts],
+        events: queue.Queue[PublisherEvent],
         source_names: tuple[str, ...] = (),
     ) -> None:
         self._config = config
         self.model_name = model_name
         self._counts = counts
         self._source_names = source_names
-        self.events: queue.Queue[tuple[Any, ...]] = queue.Queue()
-        self._inbox: dict[Connection, int] = {}
-        self._inbox_lock = threading.Lock()
+        self.events = events
+        self._pipes = ResultPipes()
         self._draining = threading.Event()
         self._detaching = threading.Event()
         self._thread = threading.Thread(target=self._run, name="edgeeye.publisher", daemon=True)
@@ -86,7 +91,7 @@ class Publisher:
         self._started = time.monotonic()
         self._fps_since = (self._started, 0)  # (when, frames_classified) of the last stats
         self.deliveries = Deliveries()
-        self._link = BrokerLink(config.mqtt, self.events)
+        self._link = BrokerLink(config.mqtt, self.events.put)
         self.results_received = 0
         self.policy = PublishPolicy(LiveSettings.from_config(config))
         self.snapshots = Snapshots(self._publish_snapshot)
@@ -135,7 +140,14 @@ class Publisher:
             properties=message_properties(self._config.mqtt, content_type, expires),
         )
 
-    def _on_connect(self, client: mqtt.Client, _userdata, _flags, reason_code, _props) -> None:
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        _userdata: object,
+        _flags: mqtt.ConnectFlags,
+        reason_code: ReasonCode,
+        _props: Properties | None,
+    ) -> None:
         if not self._link.connected(reason_code):
             return
         self.deliveries.track(
@@ -146,7 +158,14 @@ class Publisher:
         if self._config.remote_control.enabled:
             subscribe_commands(client, self._config)
 
-    def _on_disconnect(self, client, _userdata, _flags, reason_code, _props) -> None:
+    def _on_disconnect(
+        self,
+        client: mqtt.Client,
+        _userdata: object,
+        _flags: mqtt.DisconnectFlags,
+        reason_code: ReasonCode,
+        _props: Properties | None,
+    ) -> None:
         if not self._draining.is_set():
             self._link.disconnected(client, reason_code)
 
@@ -171,8 +190,7 @@ class Publisher:
         """
         self._detaching.set()
         self._thread.join(timeout)
-        with self._inbox_lock:
-            inbox, self._inbox = self._inbox, {}
+        pipes = self._pipes.take_all()
         self.stop(timeout)
         successor.results_received = self.results_received
         successor.deliveries.results_published = self.deliveries.results_published
@@ -181,12 +199,11 @@ class Publisher:
         if self.snapshots.board is not None:
             successor.use_board(self.snapshots.board)
         successor.start()
-        for connection, worker_id in inbox.items():
-            successor.add_worker(worker_id, connection)
+        for pipe, worker_id in pipes.items():
+            successor.add_worker(worker_id, pipe)
 
     def add_worker(self, worker_id: int, results: Connection) -> None:
-        with self._inbox_lock:
-            self._inbox[results] = worker_id
+        self._pipes.add(worker_id, results)
 
     def stop(self, timeout: float) -> None:
         """Publish what the workers sent, then ``offline``, then disconnect; at most ``timeout`` s.
@@ -229,15 +246,13 @@ class Publisher:
     def _run(self) -> None:
         next_stats = time.monotonic() + self._config.mqtt.stats_interval
         while not self._detaching.is_set():
-            with self._inbox_lock:
-                connections = list(self._inbox)
-            if not connections and self._draining.is_set():
+            reading = bool(self._pipes)
+            if not reading and self._draining.is_set():
                 return
             due = self.policy.next_due(time.monotonic())
-            timeout = 0.2 if due is None else min(0.2, due)
-            for connection in wait(connections, timeout=timeout) if connections else ():
-                self._receive(connection)
-            if not connections:
+            for pipe in self._pipes.ready(0.2 if due is None else min(0.2, due)):
+                self._receive(self._pipes.read(pipe))
+            if not reading:
                 time.sleep(0.05)
             outgoing = self.policy.tick(time.monotonic())
             if outgoing is not None:
@@ -247,22 +262,11 @@ class Publisher:
                 self._publish_stats()
                 next_stats += self._config.mqtt.stats_interval
 
-    def _receive(self, connection: Connection) -> None:
-        try:
-            message = connection.recv()
-        except (EOFError, OSError):
-            with self._inbox_lock:
-                worker_id = self._inbox.pop(connection, None)
-            connection.close()
-            self.events.put(("exited", worker_id))
-            return
-        kind = message[0]
-        if kind == "result":
-            self._publish_result(message[1])
-        elif kind == "error":
-            self.events.put(("error", self._inbox.get(connection), message[1]))
-        else:
-            self.events.put(message)
+    def _receive(self, message: WorkerMessage | None) -> None:
+        if isinstance(message, Result):
+            self._publish_result(message)
+        elif message is not None:
+            self.events.put(message)  # WorkerReady, WorkerFailed: the supervisor's
 
     def _publish_result(self, result: Result) -> None:
         self.results_received += 1
@@ -333,12 +337,15 @@ class Publisher:
         self.snapshots.set_enabled(settings.snapshot_enabled)
         self._publish_settings(self._client)
 
-    def _on_command(self, _client, _userdata, message: mqtt.MQTTMessage) -> None:
+    def _on_command(
+        self, _client: mqtt.Client, _userdata: object, message: mqtt.MQTTMessage
+    ) -> None:
         try:
             settings = receive_command(self.policy.settings, self._config, message)
         except ControlError as exc:
             log.warning("remote setting rejected: %s", exc)
-            payload = error_payload(self._config.device_id, message.topic, message.payload, exc)
+            raw = bytes(message.payload)
+            payload = error_payload(self._config.device_id, message.topic, raw, exc)
             self.deliveries.track(self._send("error", payload, expires=True))
             return
         log.info("remote setting applied: %s", message.topic)
@@ -375,24 +382,27 @@ class Publisher:
             self.deliveries.track(info)
 
     def _publish_stats(self) -> None:
-        counts = self._counts()
+        pipeline = self._counts()
         now = time.monotonic()
-        classified = counts.get("frames_classified", 0)
+        classified = pipeline.frames_classified
         seconds = now - self._fps_since[0]
-        counts["fps"] = round((classified - self._fps_since[1]) / seconds, 2) if seconds else 0.0
+        fps = round((classified - self._fps_since[1]) / seconds, 2) if seconds else 0.0
         self._fps_since = (now, classified)
-        counts["results_published"] = self.deliveries.results_published
-        counts["results_not_queued"] = self.deliveries.results_not_queued
-        counts["results_suppressed"] = self.policy.results_suppressed
-        counts["snapshots_published"] = self.snapshots.published
-        counts["snapshots_skipped"] = self.snapshots.skipped
-        counts["outbox_queued"] = self._outbox.rows
-        counts["outbox_dropped"] = self._outbox.dropped
-        payload = stats_payload(
+        stats = Stats.build(
             self._config.device_id,
-            counts,
+            now - self._started,
+            pipeline,
+            PublisherCounts(
+                fps=fps,
+                results_published=self.deliveries.results_published,
+                results_not_queued=self.deliveries.results_not_queued,
+                results_suppressed=self.policy.results_suppressed,
+                snapshots_published=self.snapshots.published,
+                snapshots_skipped=self.snapshots.skipped,
+                outbox_queued=self._outbox.rows,
+                outbox_dropped=self._outbox.dropped,
+            ),
             self._latency.percentiles(),
-            time.monotonic() - self._started,
         )
         # Retained: whoever subscribes later still learns the last state, and why it stopped.
-        self.deliveries.track(self._send("stats", payload, retain=True))
+        self.deliveries.track(self._send("stats", stats.payload(), retain=True))

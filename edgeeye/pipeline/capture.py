@@ -3,23 +3,22 @@
 from __future__ import annotations
 
 import logging
-import os
 import time
 from dataclasses import dataclass
-from typing import Any
+from multiprocessing.connection import Connection
+from multiprocessing.synchronize import Event
+from typing import TYPE_CHECKING
 
-from edgeeye.config.app import AppConfig
-from edgeeye.config.sections import (
-    ImagesSourceConfig,
-    Picamera2SourceConfig,
-    SourceConfig,
-    SyntheticSourceConfig,
-    VideoSourceConfig,
-)
+from edgeeye.config.sections import SourceConfig
 from edgeeye.errors import BadFrameError, EdgeeyeError, SourceError
-from edgeeye.pipeline.frames import FrameDescriptor, FrameSource
+from edgeeye.pipeline.frames import FrameDescriptor
 from edgeeye.pipeline.process_setup import pre_run_setup
 from edgeeye.pipeline.ring import Counter, FrameRing, RingHandle
+from edgeeye.sources import make_source
+from edgeeye.sources.frame import FrameSource
+
+if TYPE_CHECKING:
+    from edgeeye.pipeline.process_setup import LogQueue
 
 log = logging.getLogger(__name__)
 
@@ -27,41 +26,14 @@ log = logging.getLogger(__name__)
 EXIT_SOURCE_FAILED = 4
 
 
-def make_source(config: SourceConfig, model_size: tuple[int, int]) -> FrameSource:
-    """The source a config describes; ``model_size`` is (height, width). Opens nothing."""
-    from edgeeye.sources import builtin as sources
-
-    if isinstance(config, SyntheticSourceConfig):
-        return sources.SyntheticSource(
-            sources.SyntheticSettings(config.width, config.height, config.fps, config.stamp)
-        )
-    if isinstance(config, ImagesSourceConfig):
-        return sources.ImagesSource(sources.ImagesSettings(config.path, config.loop, config.fps))
-    if isinstance(config, VideoSourceConfig):
-        return sources.VideoSource(
-            sources.VideoSettings(config.path, config.width, config.height, config.fps)
-        )
-    if isinstance(config, Picamera2SourceConfig):
-        from edgeeye.sources.picamera import Picamera2Source, PicameraSettings
-
-        settings = PicameraSettings(
-            camera_index=config.camera,
-            main_size=tuple(config.main_size),
-            fps=config.fps,
-            lores_format=config.lores_format,
-        )
-        return Picamera2Source(settings, (model_size[1], model_size[0]))
-    raise SourceError(f"source.type: {config!r} has no implementation")
-
-
 @dataclass(frozen=True)
 class CaptureSpec:
     ring: RingHandle
     source: SourceConfig
     model_size: tuple[int, int]
-    stop: Any  # multiprocessing.Event: set by the supervisor to end capture
-    errors: Any  # Connection: one line sent here before a failing exit
-    log_queue: Any
+    stop: Event  # set by the supervisor to end capture
+    errors: Connection  # one line sent here before a failing exit
+    log_queue: LogQueue
     log_level: str
     first_sequence: int = 0
 
@@ -146,15 +118,3 @@ def _capture_loop(ring: FrameRing, source: FrameSource, spec: CaptureSpec) -> No
         )
         sequence += 1
         bad_frames.in_a_row = 0
-
-
-def source_names(config: AppConfig) -> tuple[str, ...]:
-    """Names for result tags: the images source's file names, else none."""
-    if isinstance(config.source, ImagesSourceConfig):
-        from edgeeye.sources.builtin import ImagesSettings, ImagesSource
-
-        source = ImagesSource(
-            ImagesSettings(config.source.path, config.source.loop, config.source.fps)
-        )
-        return tuple(os.path.basename(p) for p in map(str, source.files()))
-    return ()

@@ -9,13 +9,19 @@ import logging.handlers
 import multiprocessing
 import os
 import signal
-from typing import Any
+from typing import TYPE_CHECKING, TypeAlias
+
+if TYPE_CHECKING:
+    from multiprocessing.queues import Queue
+
+    #: The queue every child sends its log records on; the main process writes them out.
+    LogQueue: TypeAlias = Queue[logging.LogRecord]
 
 _PR_SET_NAME = 15
 _PR_SET_PDEATHSIG = 1
 
 
-def pre_run_setup(name: str, short_name: str, log_queue: Any, log_level: str) -> None:
+def pre_run_setup(name: str, short_name: str, log_queue: LogQueue, log_level: str) -> None:
     """Name the process, send its logs to the parent, and tie its life to the parent's.
 
     ``name`` ("edgeeye.worker:0") is used in log lines; ``short_name`` (15 bytes at most,

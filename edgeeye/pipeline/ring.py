@@ -21,25 +21,24 @@ from __future__ import annotations
 
 import contextlib
 import enum
-import mmap
 import os
-import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass
-from multiprocessing import shared_memory
 from multiprocessing.connection import Connection
 from multiprocessing.context import BaseContext
-from pathlib import Path
-from typing import Any
+from multiprocessing.synchronize import Lock, Semaphore
 
 import numpy as np
 
-from edgeeye.errors import ResourceError
-from edgeeye.pipeline.frames import DESCRIPTOR_BYTES, FrameDescriptor
+from edgeeye.pipeline.frames import DESCRIPTOR_BYTES, FrameDescriptor, frame_view
+from edgeeye.pipeline.segment import Segment, remove_stale_segments
 
-SHM_DIR = Path("/dev/shm")
-SEGMENT_PREFIX = "edgeeye_"
 MAX_WORKERS = 64
 _ALIGN = 64
+
+
+class SlotStateError(RuntimeError):
+    """A slot moved in a way its lifetime does not allow (a bug, never a bad input)."""
 
 
 class SlotState(enum.IntEnum):
@@ -73,9 +72,9 @@ class RingHandle:
     segment_name: str
     slot_count: int
     slot_bytes: int
-    free_slots: Any  # multiprocessing.Semaphore
-    filled_slots: Any  # multiprocessing.Semaphore
-    claim_lock: Any  # multiprocessing.Lock
+    free_slots: Semaphore
+    filled_slots: Semaphore
+    claim_lock: Lock
     descriptor_reader: Connection
     descriptor_writer: Connection
 
@@ -110,10 +109,11 @@ def _layout(slot_count: int, slot_stride: int) -> tuple[int, int, int, int, int,
 class FrameRing:
     """One process's view of the ring: ``create`` in the main process, ``attach`` in children."""
 
-    def __init__(self, handle: RingHandle, buffer: memoryview, owner: Any = None) -> None:
+    def __init__(self, handle: RingHandle, segment: Segment) -> None:
         self.handle = handle
+        self._segment = segment
+        buffer = segment.view
         self._buffer = buffer
-        self._owner = owner  # the SharedMemory object, in the creating process only
         self._free = handle.free_slots
         self._filled = handle.filled_slots
         self._claim_lock = handle.claim_lock
@@ -131,7 +131,6 @@ class FrameRing:
         self.slot_state = np.ndarray((n,), np.int64, buffer, st)
         self.slot_owner = np.ndarray((n,), np.int64, buffer, ow)
         self._slots_offset = sl
-        self._closed = False
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -139,22 +138,15 @@ class FrameRing:
     def create(cls, ctx: BaseContext, slot_count: int, slot_bytes: int) -> FrameRing:
         """Make a new segment, reserving its memory now so a full /dev/shm fails here."""
         remove_stale_segments()
-        size = segment_bytes(slot_count, slot_bytes)
-        check_shm_space(size)
-        name = f"{SEGMENT_PREFIX}{os.getpid()}_{secrets.token_hex(4)}"
-        shm = shared_memory.SharedMemory(name=name, create=True, size=size)
-        try:
-            # tmpfs allocates lazily: without this, running out of /dev/shm is a SIGBUS later.
-            os.posix_fallocate(_fd_of(shm), 0, size)
-        except OSError as exc:
-            shm.close()
-            shm.unlink()
-            raise ResourceError(
-                f"/dev/shm: cannot reserve {size} bytes for the frame ring: {exc.strerror}"
-            ) from exc
+        segment = Segment.create(
+            "ring",
+            segment_bytes(slot_count, slot_bytes),
+            "the frame ring",
+            "use fewer ring.slots or a smaller frame size, or enlarge /dev/shm",
+        )
         reader, writer = ctx.Pipe(duplex=False)
         handle = RingHandle(
-            segment_name=name,
+            segment_name=segment.name,
             slot_count=slot_count,
             slot_bytes=slot_bytes,
             free_slots=ctx.Semaphore(slot_count),
@@ -163,7 +155,7 @@ class FrameRing:
             descriptor_reader=reader,
             descriptor_writer=writer,
         )
-        ring = cls(handle, shm.buf, owner=shm)
+        ring = cls(handle, segment)
         ring.slot_owner[:] = -1
         return ring
 
@@ -180,42 +172,22 @@ class FrameRing:
 
     @classmethod
     def attach(cls, handle: RingHandle) -> FrameRing:
-        """Map an existing segment; children never register it for cleanup (the owner does)."""
-        path = SHM_DIR / handle.segment_name
-        fd = os.open(path, os.O_RDWR)
-        try:
-            mapping = mmap.mmap(fd, segment_bytes(handle.slot_count, handle.slot_bytes))
-        finally:
-            os.close(fd)
-        ring = cls(handle, memoryview(mapping))
-        ring._mapping = mapping
-        return ring
+        """Map an existing segment; children never remove it (the owner does)."""
+        size = segment_bytes(handle.slot_count, handle.slot_bytes)
+        return cls(handle, Segment.attach(handle.segment_name, size))
+
+    @property
+    def closed(self) -> bool:
+        return self._segment.buffer is None
 
     def close(self) -> None:
         """Drop this process's mapping; the owner also removes the segment. Safe twice."""
-        if self._closed:
+        if self.closed:
             return
-        self._closed = True
-        for name in (
-            "counters",
-            "worker_frames",
-            "worker_busy_since_ns",
-            "slot_state",
-            "slot_owner",
-        ):
-            setattr(self, name, None)
-        if self._owner is not None:
-            self._buffer = None
-            self._owner.close()
-            with contextlib.suppress(FileNotFoundError):
-                self._owner.unlink()
-        else:
-            self._buffer.release()
-            mapping = getattr(self, "_mapping", None)
-            if mapping is not None:
-                # BufferError: a frame view is still alive; the mapping goes with the process
-                with contextlib.suppress(BufferError):
-                    mapping.close()
+        # The header arrays are views of the segment: they go first, so it can be unmapped.
+        del self.counters, self.worker_frames, self.worker_busy_since_ns
+        del self.slot_state, self.slot_owner, self._buffer
+        self._segment.close()
 
     # -- capture side ----------------------------------------------------------------
 
@@ -240,7 +212,7 @@ class FrameRing:
         return None
 
     def _claim_free(self) -> int:
-        slot_index = self.slot_state.tolist().index(_FREE)
+        slot_index: int = self.slot_state.tolist().index(_FREE)
         self.slot_state[slot_index] = _WRITING
         return slot_index
 
@@ -275,8 +247,27 @@ class FrameRing:
                 record += os.read(self._descriptor_in, DESCRIPTOR_BYTES - len(record))
         return FrameDescriptor.unpack(record)
 
+    @contextlib.contextmanager
+    def reading(self, descriptor: FrameDescriptor) -> Iterator[np.ndarray]:
+        """The frame a taken descriptor points at, as a zero-copy view, for one block.
+
+        The slot goes back to capture when the block ends, however it ends; the view must
+        not be used after that (copy what you need inside the block).
+        """
+        try:
+            yield frame_view(self.slot(descriptor.slot_index), descriptor)
+        finally:
+            self.release(descriptor.slot_index)
+
     def release(self, slot_index: int) -> None:
-        """Return a slot this worker has finished reading."""
+        """Return a slot that was being read; releasing one that is not is an error.
+
+        A second release would count a slot free twice, and two frames would later be
+        written into one slot: it raises ``SlotStateError`` instead.
+        """
+        if self.slot_state[slot_index] != _READING:
+            state = SlotState(int(self.slot_state[slot_index])).name
+            raise SlotStateError(f"ring slot {slot_index} released while {state}")
         self.slot_owner[slot_index] = -1
         self.slot_state[slot_index] = _FREE
         self._free.release()
@@ -303,47 +294,3 @@ class FrameRing:
     def idle(self) -> bool:
         """True when no slot is written, waiting or being read."""
         return self.free_slot_count() == self.handle.slot_count
-
-
-def _fd_of(shm: shared_memory.SharedMemory) -> int:
-    return shm._fd  # the only way to reach the descriptor of a SharedMemory on 3.11
-
-
-def check_shm_space(size: int) -> None:
-    stats = os.statvfs(SHM_DIR)
-    available = stats.f_bavail * stats.f_frsize
-    if size > available:
-        raise ResourceError(
-            f"/dev/shm: the frame ring needs {size / 2**20:.1f} MiB but only"
-            f" {available / 2**20:.1f} MiB are free (use fewer ring.slots or a smaller"
-            " frame size, or enlarge /dev/shm)"
-        )
-
-
-def remove_stale_segments() -> list[str]:
-    """Unlink segments left by edgeeye runs that died without cleaning up.
-
-    A segment name carries its creator's pid; under systemd /dev/shm outlives the
-    service, so a kill -9 would otherwise leak one ring per restart.
-    """
-    removed = []
-    for path in SHM_DIR.glob(f"{SEGMENT_PREFIX}*"):
-        try:
-            pid = int(path.name.removeprefix(SEGMENT_PREFIX).split("_")[0])
-        except ValueError:
-            continue
-        if pid != os.getpid() and not _is_edgeeye_process(pid):
-            try:
-                path.unlink()
-                removed.append(path.name)
-            except FileNotFoundError:
-                pass
-    return removed
-
-
-def _is_edgeeye_process(pid: int) -> bool:
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return False
-    return b"edgeeye" in cmdline

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import time
-from collections import deque
 from datetime import UTC, datetime
 from typing import Any
 
-from edgeeye.pipeline.worker import Result
+from pydantic import BaseModel, ConfigDict, Field
+
+from edgeeye.config.sections import TOPIC_LEVEL, PublishConfig
+from edgeeye.pipeline.messages import Result
 from edgeeye.publish.policy import LiveSettings
 
 STATUS_ONLINE = "online"
@@ -54,16 +56,29 @@ def result_payload(
     return json.dumps(document, separators=(",", ":")).encode()
 
 
+class SettingsDocument(BaseModel):
+    """The ``settings`` document; ``schemas/settings.schema.json`` is generated from it
+    (``python -m edgeeye.publish.schemas``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    device: str = Field(pattern=TOPIC_LEVEL.pattern, description="the device_id")
+    min_score: float = Field(ge=0.0, le=1.0, description="model.min_score in force")
+    publish: PublishConfig = Field(description="the publish section in force")
+    snapshot: bool = Field(description="snapshots on or off")
+    remote_control: bool = Field(description="whether set/... commands are accepted")
+
+
 def settings_payload(device_id: str, settings: LiveSettings, remote_control: bool) -> bytes:
     """The live settings in force, on ``<prefix>/<device>/settings``."""
-    document = {
-        "device": device_id,
-        "min_score": settings.min_score,
-        "publish": settings.publish.model_dump(mode="json"),
-        "snapshot": settings.snapshot_enabled,
-        "remote_control": remote_control,
-    }
-    return json.dumps(document, separators=(",", ":")).encode()
+    document = SettingsDocument(
+        device=device_id,
+        min_score=settings.min_score,
+        publish=settings.publish,
+        snapshot=settings.snapshot_enabled,
+        remote_control=remote_control,
+    )
+    return json.dumps(document.model_dump(mode="json"), separators=(",", ":")).encode()
 
 
 def error_payload(device_id: str, topic: str, payload: bytes, error: Exception) -> bytes:
@@ -74,38 +89,5 @@ def error_payload(device_id: str, topic: str, payload: bytes, error: Exception) 
         "payload": payload[:200].decode("utf-8", "replace"),
         "error": str(error),
         "at": datetime.now(tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-    }
-    return json.dumps(document, separators=(",", ":")).encode()
-
-
-class LatencyWindow:
-    """Capture-to-publish latencies of the most recent results, for percentiles."""
-
-    def __init__(self, size: int = 2048) -> None:
-        self._values: deque[float] = deque(maxlen=size)
-
-    def add(self, latency_ms: float) -> None:
-        self._values.append(latency_ms)
-
-    def percentiles(self) -> dict[str, float | None]:
-        if not self._values:
-            return {"p50": None, "p95": None, "p99": None, "max": None}
-        ordered = sorted(self._values)
-
-        def pick(q: float) -> float:
-            return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 3)
-
-        return {"p50": pick(0.50), "p95": pick(0.95), "p99": pick(0.99), "max": ordered[-1]}
-
-
-def stats_payload(
-    device_id: str, counts: dict[str, Any], latency: dict[str, float | None], uptime_s: float
-) -> bytes:
-    document = {
-        "device": device_id,
-        "uptime_s": round(uptime_s, 1),
-        **counts,
-        "latency_ms": latency,
-        "reported_at": datetime.now(tz=UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
     }
     return json.dumps(document, separators=(",", ":")).encode()

@@ -21,11 +21,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+
+import numpy as np
 
 from edgeeye.config.app import AppConfig
 from edgeeye.config.sections import PublishConfig
-from edgeeye.pipeline.worker import Result
+from edgeeye.pipeline.messages import Result
 
 Label = tuple[int, str, float]
 State = tuple[str | None, bool]
@@ -42,7 +43,7 @@ class Outgoing:
     reason: str  # FRAME, CHANGE or HEARTBEAT
     state: State
     #: What ``grab`` returned for this result (a copy of its frame), for a change.
-    snapshot: Any = None
+    snapshot: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ class PublishPolicy:
         self.settings = settings
         #: Called with a change's result (as soon as it is seen) when snapshots are on;
         #: its return value travels with the change as ``Outgoing.snapshot``.
-        self.grab: Callable[[Result], Any] | None = None
+        self.grab: Callable[[Result], np.ndarray | None] | None = None
         self.results_suppressed = 0
         self._sent_state: State | None = None  # on_change: the state subscribers last got
         self._change_state: State | None = None  # every_frame: the last change's state

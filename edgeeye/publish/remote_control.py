@@ -55,7 +55,7 @@ def receive_command(
     leaf = message.topic.removeprefix(config.topic("set/"))
     if message.retain:
         raise ControlError(f"set/{leaf}: retained commands are ignored (publish without retain)")
-    return apply_command(settings, leaf, message.payload)
+    return apply_command(settings, leaf, bytes(message.payload))
 
 
 def apply_command(settings: LiveSettings, leaf: str, payload: bytes) -> LiveSettings:

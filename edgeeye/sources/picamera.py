@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from edgeeye.errors import SourceError
-from edgeeye.pipeline.frames import CapturedFrame, PixelFormat, check_frame_array
+from edgeeye.sources.frame import CapturedFrame, PixelFormat, check_frame_array
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +120,8 @@ class Picamera2Source:
         )
 
     def read_into(self, slot: memoryview, sequence: int) -> CapturedFrame:
+        if self.pixel_format is None:
+            raise SourceError(f"{self._name}: read before the camera was opened")
         try:
             request = self._camera.capture_request()
         except (RuntimeError, OSError) as exc:

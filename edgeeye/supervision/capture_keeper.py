@@ -1,7 +1,7 @@
 """The main process's side of the capture process: start it, watch it, restart it, stop it.
 
-``capture.run_capture`` is the child; this keeps one running for the supervisor, as
-``pool.py`` keeps the workers.  A capture that fails is started again after a delay that
+``pipeline.capture.run_capture`` is the child; this keeps one running for the supervisor,
+as ``pool.py`` keeps the workers.  A capture that fails is started again after a delay that
 doubles up to a cap (``restarts.Backoff``); one that delivered frames resets the count;
 after too many failures in a row ``check`` raises, and the supervisor stops the appliance.
 """
@@ -10,24 +10,27 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from multiprocessing.context import SpawnContext
+from typing import TYPE_CHECKING
 
 from edgeeye.config.app import AppConfig
 from edgeeye.errors import ChildProcessFailed, SourceError
 from edgeeye.pipeline.capture import EXIT_SOURCE_FAILED, CaptureSpec, run_capture
 from edgeeye.pipeline.ring import Counter, FrameRing
 from edgeeye.supervision.children import Child, exit_description, stop_process
+from edgeeye.supervision.outcome import RunEnd
 from edgeeye.supervision.restarts import Backoff
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from edgeeye.pipeline.process_setup import LogQueue
 
-SOURCE_FINISHED = "source finished"
+log = logging.getLogger(__name__)
 
 
 class CaptureKeeper:
     """One capture process at a time; ``child`` is None while a restart is waiting."""
 
-    def __init__(self, ctx: Any, log_queue: Any, backoff: Backoff) -> None:
+    def __init__(self, ctx: SpawnContext, log_queue: LogQueue, backoff: Backoff) -> None:
         self._ctx = ctx
         self._log_queue = log_queue
         self.backoff = backoff
@@ -56,8 +59,10 @@ class CaptureKeeper:
         writer.close()
         self.child = Child(process, reader)
 
-    def check(self, ring: FrameRing, config: AppConfig, model_size: tuple[int, int]) -> str | None:
-        """``SOURCE_FINISHED`` when the source has no more frames, else None.
+    def check(
+        self, ring: FrameRing, config: AppConfig, model_size: tuple[int, int]
+    ) -> RunEnd | None:
+        """``RunEnd.SOURCE_FINISHED`` when the source has no more frames, else None.
 
         A failed capture is started again once its delay has passed; raises ``SourceError``
         (the source itself failed) or ``ChildProcessFailed`` when retries are spent.
@@ -75,7 +80,7 @@ class CaptureKeeper:
         process.join(1.0)
         if process.exitcode == 0 and ring.counters[Counter.SOURCE_DONE]:
             log.info("the source has no more frames; finishing the ones in flight")
-            return SOURCE_FINISHED
+            return RunEnd.SOURCE_FINISHED
         line = self.child.connection.recv() if self.child.connection.poll() else None
         self.child.connection.close()
         self.child = None

@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import signal
 from dataclasses import dataclass
-from typing import Any
+from multiprocessing.connection import Connection
+from multiprocessing.context import SpawnProcess
 
 log = logging.getLogger(__name__)
 
@@ -14,11 +15,11 @@ log = logging.getLogger(__name__)
 class Child:
     """A capture or worker process and our end of the pipe it reports on."""
 
-    process: Any  # multiprocessing.Process from the spawn context
-    connection: Any  # results (worker) or errors (capture)
+    process: SpawnProcess
+    connection: Connection  # results (worker) or errors (capture)
 
 
-def stop_process(process: Any, timeout: float) -> None:
+def stop_process(process: SpawnProcess, timeout: float) -> None:
     """Join for ``timeout`` seconds, then kill: shutdown never waits without a limit."""
     if process.pid is None:
         return

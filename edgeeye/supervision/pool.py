@@ -1,10 +1,11 @@
 """The inference processes as a group: start them, find the dead and the hung, retire, roll.
 
 The pool does the mechanics; the supervisor keeps the policy (whether a restart is one too
-many, what a failure means for the run).  Whatever a new worker is given (config, model,
-ring, publisher) is read from the pool's attributes at start, so the supervisor swaps a
-ring or a publisher by assigning it here.  The pool also owns the snapshot board its
-workers write, sized for the model's input: a model with a larger input gets a new one.
+many, what a failure means for the run).  A new worker is given the pool's current config,
+model and ring; the supervisor changes them with ``reconfigure`` and ``use_ring``.  Each
+worker's results pipe goes to ``attach_results`` (the publisher thread reads it).  The
+pool also owns the snapshot board its workers write, sized for the model's input: a model
+with a larger input gets a new one, announced through ``use_board``.
 """
 
 from __future__ import annotations
@@ -14,16 +15,23 @@ import queue
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from multiprocessing.connection import Connection
+from multiprocessing.context import SpawnContext
+from multiprocessing.synchronize import Event
+from typing import TYPE_CHECKING
 
 from edgeeye.config.app import AppConfig
 from edgeeye.errors import ChildProcessFailed
 from edgeeye.inference.model import ModelSpec
-from edgeeye.mqtt.publisher import Publisher
+from edgeeye.mqtt.publisher import PublisherEvent
+from edgeeye.pipeline.messages import WorkerReady
 from edgeeye.pipeline.ring import FrameRing
+from edgeeye.pipeline.snapshot_board import SnapshotBoard
 from edgeeye.pipeline.worker import WorkerSpec, run_worker
-from edgeeye.publish.snapshots import SnapshotBoard
 from edgeeye.supervision.children import Child, exit_description, stop_process
+
+if TYPE_CHECKING:
+    from edgeeye.pipeline.process_setup import LogQueue
 
 READY_TIMEOUT_S = 60.0
 
@@ -38,35 +46,56 @@ class DeadWorker:
     slots_recovered: int
 
 
+@dataclass(frozen=True)
+class PoolWiring:
+    """How the pool reaches the rest of the main process; each is called on the main thread.
+
+    ``events`` is the supervisor's queue (workers' ready and failure messages arrive there
+    through the publisher thread); ``on_event`` handles one while the pool waits for
+    workers to load and raises to abort the wait; ``interrupted`` says a stop signal came.
+    """
+
+    events: queue.Queue[PublisherEvent]
+    on_event: Callable[[PublisherEvent], None]
+    interrupted: Callable[[], bool]
+    attach_results: Callable[[int, Connection], None]
+    use_board: Callable[[SnapshotBoard], None]
+
+
 class WorkerPool:
     """Worker processes by id, each with its own results pipe and its own retire event."""
 
     def __init__(
         self,
-        ctx: Any,
-        log_queue: Any,
-        on_event: Callable[[tuple[Any, ...]], None],
-        interrupted: Callable[[], bool],
+        ctx: SpawnContext,
+        log_queue: LogQueue,
+        wiring: PoolWiring,
+        config: AppConfig,
+        model: ModelSpec,
+        ring: FrameRing,
     ) -> None:
-        """``on_event`` handles a publisher event while the pool waits for workers to load
-        (it raises to abort the wait); ``interrupted`` says a stop signal arrived."""
         self._ctx = ctx
         self._log_queue = log_queue
-        self._on_event = on_event
-        self._interrupted = interrupted
+        self._wiring = wiring
+        self.config = config
+        self.model = model
+        self.ring = ring
         self.stop = ctx.Event()  # all workers: finish the waiting frames, then exit
         self.workers: dict[int, Child] = {}
-        self._retire: dict[int, Any] = {}  # worker id -> its own retire Event
+        self._retire: dict[int, Event] = {}  # worker id -> its own retire Event
         self._hung: dict[int, str] = {}  # worker id -> why we killed it
-        # Set by the supervisor before the first start, reassigned on reload.
-        self.config: AppConfig
-        self.model: ModelSpec
-        self.ring: FrameRing
-        self.publisher: Publisher
         self.board: SnapshotBoard | None = None
         # Boards a model change replaced: the publisher may still be reading one, so they
         # are unlinked now but unmapped only at ``close_boards``.
         self._old_boards: list[SnapshotBoard] = []
+
+    def reconfigure(self, config: AppConfig, model: ModelSpec) -> None:
+        """What workers started from now on run (``roll`` replaces the running ones)."""
+        self.config, self.model = config, model
+
+    def use_ring(self, ring: FrameRing) -> None:
+        """The ring workers started from now on read; call with no worker running."""
+        self.ring = ring
 
     def start(self, worker_id: int) -> None:
         reader, writer = self._ctx.Pipe(duplex=False)
@@ -76,7 +105,7 @@ class WorkerPool:
                 self.board.unlink()
                 self._old_boards.append(self.board)
             self.board = SnapshotBoard.create(height * width * 3)
-            self.publisher.use_board(self.board)
+            self._wiring.use_board(self.board)
         spec = WorkerSpec(
             worker_id=worker_id,
             ring=self.ring.handle,
@@ -95,27 +124,27 @@ class WorkerPool:
         )
         process.start()
         writer.close()  # the worker holds the only write end: its exit ends our reads
-        self.publisher.add_worker(worker_id, reader)
+        self._wiring.attach_results(worker_id, reader)
         self.workers[worker_id] = Child(process, reader)
 
     def wait_ready(self, waiting: set[int]) -> None:
         """Wait until these workers have their model loaded (or an event says why not)."""
         deadline = time.monotonic() + READY_TIMEOUT_S
         while waiting:
-            if self._interrupted():
+            if self._wiring.interrupted():
                 return
             if time.monotonic() > deadline:
                 raise ChildProcessFailed(
                     f"workers {sorted(waiting)} did not load the model in {READY_TIMEOUT_S:.0f} s"
                 )
             try:
-                event = self.publisher.events.get(timeout=0.5)
+                event = self._wiring.events.get(timeout=0.5)
             except queue.Empty:
                 self._check_alive(waiting)
                 continue
-            self._on_event(event)
-            if event[0] == "ready":
-                waiting.discard(event[1])
+            self._wiring.on_event(event)
+            if isinstance(event, WorkerReady):
+                waiting.discard(event.worker_id)
 
     def _check_alive(self, waiting: set[int]) -> None:
         """A worker that died before it was ready (a crash at import, say) fails the wait
@@ -127,7 +156,7 @@ class WorkerPool:
                 # before exiting (a model that fails to load): that says more than the exit.
                 with contextlib.suppress(queue.Empty):
                     while True:
-                        self._on_event(self.publisher.events.get(timeout=1.0))
+                        self._wiring.on_event(self._wiring.events.get(timeout=1.0))
                 raise ChildProcessFailed(
                     f"worker {worker_id} {exit_description(process.exitcode)}"
                     " before it had loaded the model"

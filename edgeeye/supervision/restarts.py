@@ -45,7 +45,7 @@ class Backoff:
         self.failures += 1
         if self.failures > self.retries:
             return None
-        return min(self.max_s, self.first_s * 2 ** (self.failures - 1))
+        return float(min(self.max_s, self.first_s * 2.0 ** (self.failures - 1)))
 
     def succeeded(self) -> None:
         self.failures = 0

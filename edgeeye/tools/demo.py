@@ -1,74 +1,66 @@
 """``edgeeye demo``: a private broker, the real pipeline for a few seconds, results shown live.
 
-Uses the built-in defaults, except that when the test data folder (``../shared`` beside the
-project, or ``$EDGEEYE_TEST_DATA``) is present its models are used and its photographs are
-the source, so the labels shown mean something.
+Uses the built-in defaults (the synthetic source, the default model looked up in
+``$EDGEEYE_MODEL_DIR`` and the cache), except for what the options say: ``images``, a
+folder of photographs to classify instead, and ``model_dir``, where to look the model up
+(it becomes the appliance's ``$EDGEEYE_MODEL_DIR``).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import queue
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 
+from edgeeye.publish.stats import Stats
+from edgeeye.tools.launcher import launch_run
 from edgeeye.tools.local_broker import LocalBroker
 
-_PROJECT = Path(__file__).resolve().parent.parent
+
+def demo_config(folder: Path, images: Path | None = None) -> str:
+    """The demo's config: device ``demo``, stats every 2 s, ``images`` (10 a second) as the
+    source if given, and an outbox of its own in ``folder``."""
+    text = "device_id: demo\n"
+    if images is not None:
+        text += f"source: {{type: images, path: {json.dumps(str(images.resolve()))}, fps: 10}}\n"
+    # A private outbox too: results spooled for this throwaway broker must not reach a
+    # real one at the next `edgeeye run`.
+    outbox = json.dumps(str(folder / "outbox.sqlite3"))
+    return text + f"mqtt: {{stats_interval: 2}}\noutbox: {{path: {outbox}}}\n"
 
 
-def find_test_data() -> Path | None:
-    candidates = [os.environ.get("EDGEEYE_TEST_DATA"), _PROJECT.parent / "shared", "../shared"]
-    for candidate in candidates:
-        if candidate and (Path(candidate) / "models").is_dir():
-            return Path(candidate).resolve()
-    return None
+def demo_environment(port: int, model_dir: Path | None = None) -> dict[str, str]:
+    """What the appliance gets on top of this environment: the private broker's port and,
+    with ``model_dir``, where it looks models up."""
+    env = {"EDGEEYE_MQTT_PORT": str(port)}
+    if model_dir is not None:
+        env["EDGEEYE_MODEL_DIR"] = str(model_dir.resolve())
+    return env
 
 
-def run_demo(seconds: float = 10.0) -> int:
-    data = find_test_data()
-    env = dict(os.environ)
-    config_text = "device_id: demo\n"
-    if data is not None:
-        env.setdefault("EDGEEYE_MODEL_DIR", str(data / "models"))
-        config_text += (
-            f"source: {{type: images, path: {json.dumps(str(data / 'images'))}, fps: 10}}\n"
-        )
+def run_demo(
+    seconds: float = 10.0, images: Path | None = None, model_dir: Path | None = None
+) -> int:
     with LocalBroker() as broker, tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "demo.yaml"
-        # A private outbox too: results spooled for this throwaway broker must not reach
-        # a real one at the next `edgeeye run`.
-        outbox = json.dumps(str(Path(tmp) / "outbox.sqlite3"))
-        config.write_text(
-            config_text + f"mqtt: {{stats_interval: 2}}\noutbox: {{path: {outbox}}}\n"
-        )
-        env["EDGEEYE_MQTT_PORT"] = str(broker.port)
+        config.write_text(demo_config(Path(tmp), images))
         messages: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
-        client = mqtt.Client(callback_api_version=mqtt.CallbackAPIVersion.VERSION2)
+        client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2)
         client.on_connect = lambda c, *_: c.subscribe("edgeeye/#", qos=1)
         client.on_message = lambda _c, _u, message: messages.put(message)
         client.connect(broker.host, broker.port)
         client.loop_start()
+        source = f"the photographs in {images}" if images is not None else "synthetic frames"
         print(f"demo: mosquitto on 127.0.0.1:{broker.port}; subscribed to edgeeye/#")
-        print(f"demo: running 'edgeeye run' for {seconds:.0f} s on {config_text.strip()!r}")
-        appliance = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "edgeeye",
-                "run",
-                "--config",
-                str(config),
-                "--duration",
-                str(seconds),
-            ],
-            env=env,
+        print(f"demo: running 'edgeeye run' for {seconds:.0f} s on {source}")
+        appliance = launch_run(
+            config, "--duration", str(seconds), env=demo_environment(broker.port, model_dir)
         )
         try:
             while appliance.poll() is None:
@@ -91,17 +83,19 @@ def _show_pending(messages: queue.Queue[mqtt.MQTTMessage]) -> None:
         return
     if message.topic.endswith("/result"):
         result = json.loads(message.payload)
-        top = result["labels"][0] if result["labels"] else {"label": "-", "score": 0}
+        top: dict[str, Any] = (
+            result["labels"][0] if result["labels"] else {"label": "-", "score": 0}
+        )
         print(
             f"  #{result['sequence']:<5} {result.get('source', ''):<18} -> {top['label'][:30]:<30}"
             f" {top['score']:.2f}  worker {result['worker']}  latency {result['latency_ms']:.1f} ms"
         )
     elif message.topic.endswith("/stats"):
-        stats = json.loads(message.payload)
+        stats = Stats.model_validate_json(message.payload)
         print(
-            f"  stats: captured {stats['frames_captured']} classified"
-            f" {stats['frames_classified']} dropped {stats['frames_dropped']} published"
-            f" {stats['results_published']} p99 {stats['latency_ms']['p99']} ms"
+            f"  stats: captured {stats.frames_captured} classified {stats.frames_classified}"
+            f" dropped {stats.frames_dropped} published {stats.results_published}"
+            f" p99 {stats.latency_ms.p99} ms"
         )
     else:
         print(f"  {message.topic}: {message.payload.decode(errors='replace')}")

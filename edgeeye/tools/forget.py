@@ -14,6 +14,8 @@ import threading
 import time
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 
 from edgeeye.config.app import AppConfig
 from edgeeye.errors import BrokerRefused, BrokerUnreachable, ConfigError
@@ -33,7 +35,13 @@ def forget(config: AppConfig, force: bool = False, timeout: float = 10.0) -> lis
     status: list[bytes] = []
     client = make_client(config.mqtt, f"edgeeye-forget-{os.getpid()}")
 
-    def on_connect(client: mqtt.Client, _userdata, _flags, reason_code, _props) -> None:
+    def on_connect(
+        client: mqtt.Client,
+        _userdata: object,
+        _flags: mqtt.ConnectFlags,
+        reason_code: ReasonCode,
+        _props: Properties | None,
+    ) -> None:
         if reason_code.is_failure:
             refused.append(str(reason_code))
         else:
@@ -41,7 +49,7 @@ def forget(config: AppConfig, force: bool = False, timeout: float = 10.0) -> lis
         connected.set()
 
     client.on_connect = on_connect
-    client.on_message = lambda _c, _u, message: status.append(message.payload)
+    client.on_message = lambda _c, _u, message: status.append(bytes(message.payload))
     try:
         client.connect(config.mqtt.host, config.mqtt.port, 30)
     except OSError as exc:

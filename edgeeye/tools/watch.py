@@ -18,9 +18,14 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+from pydantic import ValidationError
 
 from edgeeye.config.sections import MqttConfig
 from edgeeye.mqtt.client import apply_credentials
+from edgeeye.publish.stats import Stats
 
 LEAVES = ("result", "stats", "status", "settings", "error", "snapshot")
 
@@ -46,10 +51,12 @@ class DeviceView:
             top = (payload.get("labels") or [{"label": "", "score": None}])[0]
             self.label, self.score = top["label"], top["score"]
         elif leaf == "stats" and isinstance(payload, dict):
-            self.fps = payload.get("fps")
-            self.p99_ms = (payload.get("latency_ms") or {}).get("p99")
-            self.dropped = payload.get("frames_dropped")
-            self.restarts = sum((payload.get("restarts") or {}).values())
+            try:
+                stats = Stats.model_validate(payload)
+            except ValidationError:
+                return  # another edgeeye version's stats: the row keeps what it knew
+            self.fps, self.p99_ms = stats.fps, stats.latency_ms.p99
+            self.dropped, self.restarts = stats.frames_dropped, stats.restart_total
 
 
 def _cell(value: Any, digits: int = 1) -> str:
@@ -94,7 +101,7 @@ class Watcher:
         self._away_said = False
         self._leaving = False  # our own disconnect is not the broker going away
         client = mqtt.Client(
-            callback_api_version=mqtt.CallbackAPIVersion.VERSION2,
+            callback_api_version=CallbackAPIVersion.VERSION2,
             client_id="",
             clean_session=True,
         )
@@ -110,7 +117,14 @@ class Watcher:
     def _broker(self) -> str:
         return f"{self.settings.host}:{self.settings.port}"
 
-    def _on_connect(self, client: mqtt.Client, _u, _f, reason_code, _p) -> None:
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        _userdata: object,
+        _flags: mqtt.ConnectFlags,
+        reason_code: ReasonCode,
+        _props: Properties | None,
+    ) -> None:
         if reason_code.is_failure:
             print(f"watch: broker {self._broker} refused: {reason_code}", file=sys.stderr)
             return
@@ -125,13 +139,22 @@ class Watcher:
             self._away_said = True
             print(f"watch: broker {self._broker} is away; reconnecting", file=sys.stderr)
 
-    def _on_disconnect(self, _c, _u, _f, _reason_code, _p) -> None:
+    def _on_disconnect(
+        self,
+        _client: mqtt.Client,
+        _userdata: object,
+        _flags: mqtt.DisconnectFlags,
+        _reason_code: ReasonCode,
+        _props: Properties | None,
+    ) -> None:
         self._say_away()
 
-    def _on_connect_fail(self, _c, _u) -> None:
+    def _on_connect_fail(self, _client: mqtt.Client, _userdata: object) -> None:
         self._say_away()
 
-    def _on_message(self, _client, _userdata, message: mqtt.MQTTMessage) -> None:
+    def _on_message(
+        self, _client: mqtt.Client, _userdata: object, message: mqtt.MQTTMessage
+    ) -> None:
         device, leaf = message.topic.rsplit("/", 2)[-2:]
         text = message.payload.decode("utf-8", "replace")
         try:

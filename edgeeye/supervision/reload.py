@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgeeye.config.app import AppConfig, load_config
+from edgeeye.config.files import check_broker_files
 from edgeeye.config.sections import ModelConfig
 from edgeeye.errors import ModelError
 from edgeeye.inference.model import ModelSpec, inspect_model
@@ -38,8 +39,6 @@ def resolve_model_files(config: AppConfig) -> tuple[Path, Path]:
 
 def prepare(path: str | Path | None) -> tuple[AppConfig, ModelSpec]:
     """The validated config and the inspected model it names; raises one-line errors."""
-    from edgeeye.mqtt.client import check_broker_files
-
     config = load_config(path)
     check_broker_files(config.mqtt)
     model_path, labels_path = resolve_model_files(config)
@@ -55,12 +54,18 @@ class ReloadPlan:
     workers: bool = False  # model or its settings, worker count: rolling replacement
     capture: bool = False  # the source, or the model size a camera's lores stream follows
 
+    def parts(self) -> list[str]:
+        """The names of the parts to restart, in the order they are restarted."""
+        touched = {"ring": self.ring, "publisher": self.publisher}
+        touched |= {"workers": self.workers, "capture": self.capture}
+        return [name for name, restart in touched.items() if restart]
+
 
 def plan(
     old: AppConfig, new: AppConfig, old_model: ModelSpec, new_model: ModelSpec, slot_bytes: int
 ) -> ReloadPlan:
     """Which parts ``new`` needs restarted, given the ring's current ``slot_bytes``."""
-    from edgeeye.pipeline.capture import make_source
+    from edgeeye.sources import make_source
 
     needed_bytes = make_source(new.source, new_model.input_size).max_frame_bytes()
     return ReloadPlan(

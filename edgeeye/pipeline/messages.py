@@ -1,0 +1,44 @@
+"""What a worker sends on its results pipe: frozen messages, matched by type, never by index.
+
+A worker says ``WorkerReady`` once its model is loaded, then one ``Result`` per frame; a
+model that fails says ``WorkerFailed`` before the worker exits.  The publisher thread
+reads the pipes (``mqtt.publisher``) and passes the first and last kinds on to the
+supervisor.  These are the only types the MQTT side takes from the pipeline's processes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """One classified frame, as sent from a worker to the publisher."""
+
+    sequence: int
+    capture_ts_ns: int
+    tag: int
+    labels: list[tuple[int, str, float]]
+    inference_ms: float
+    worker_id: int
+    #: The sequence stamped in the frame's pixels if both stamps agreed before and after
+    #: reading it, else -1; None when the source does not stamp.
+    frame_stamp: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerReady:
+    """The worker has loaded its model and takes frames from now on."""
+
+    worker_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerFailed:
+    """The model failed to load or to run; ``line`` says why, naming the model file."""
+
+    worker_id: int
+    line: str
+
+
+WorkerMessage = Result | WorkerReady | WorkerFailed
