@@ -27,9 +27,10 @@ import time
 from pathlib import Path
 
 from edgeeye.tools.local_broker import free_port
-from tests.conftest import REPO, TEST_DATA, Subscriber
-from tests.deploy.conftest import Playbook, target_broker
-from tests.deploy.targets import CACHE, Target, base_tree
+from tests.support.deploy import Playbook, target_broker
+from tests.support.mqtt import Subscriber
+from tests.support.paths import REPO, TEST_DATA
+from tests.support.targets import CACHE, Target, base_tree
 
 GUEST_BROKER = "10.0.2.100"  # the guestfwd address the target publishes to
 IMAGE_EXTRA_MB = 2048  # room for the virtualenv, the wheels and the model
@@ -202,8 +203,8 @@ def main() -> int:
         figures["idempotence"] = f"{again.seconds:.0f} s, {again.changed('cam-arm64')} changed"
         figures["machine"] = target.ssh("uname -m; python3 --version").stdout.replace("\n", " ")
         figures["runtime"] = target.ssh(
-            "/opt/edgeeye/bin/python -c 'from edgeeye.interpreter import interpreter_class;"
-            " print(interpreter_class()[1])'"
+            "/opt/edgeeye/bin/python -c 'from edgeeye.inference.interpreter import"
+            " interpreter_class; print(interpreter_class()[1])'"
         ).stdout.strip()
     for name, value in figures.items():
         print(f"{name}: {value}")

@@ -19,10 +19,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import TEST_DATA, Subscriber
-from tests.deploy.conftest import Playbook, start_targets, target_broker
+from tests.support.deploy import (
+    Playbook,
+    install_hanging_interpreter,
+    start_targets,
+    target_broker,
+)
+from tests.support.mqtt import Subscriber
+from tests.support.paths import TEST_DATA
 
-pytestmark = pytest.mark.timeout(900)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 HOST = "cam-t1"
 
 
@@ -63,8 +69,8 @@ def test_converge_installs_a_hardened_service_that_publishes(rig, subscriber, no
     note(f"converge: {first.seconds:.0f} s, {first.changed(HOST)} changed tasks")
     assert "video" in target.ssh("id -nG edgeeye").stdout.split()
     runtime = target.ssh(
-        "/opt/edgeeye/bin/python -c 'from edgeeye.interpreter import interpreter_class;"
-        " print(interpreter_class()[1])'"
+        "/opt/edgeeye/bin/python -c 'from edgeeye.inference.interpreter import"
+        " interpreter_class; print(interpreter_class()[1])'"
     )
     assert runtime.stdout.strip() in ("ai-edge-litert", "tflite-runtime")
     assert target.ssh("stat -c '%U:%G %a' /etc/edgeeye/edgeeye.yaml").stdout.split() == [
@@ -172,12 +178,13 @@ def test_the_watchdog_restarts_a_service_that_stops_making_progress(rig, subscri
     # workers itself first (deadline 600 s).  Pushed as a config change, as a user would.
     extra = {"workers": 1, "supervisor": {"progress_timeout_s": 2, "invoke_deadline_s": 600}}
     assert playbook.run(edgeeye_config_extra=extra).returncode == 0
-    # A runtime drop-in (gone at reboot): workers that hang in their first invoke, and a
-    # short watchdog.
+    # A runtime drop-in (gone at reboot): the fake interpreter of the fault tests, whose
+    # workers hang in their first invoke, and a short watchdog.
+    fake = install_hanging_interpreter(target)
     target.ssh(
         "mkdir -p /run/systemd/system/edgeeye.service.d && printf '%s\\n' '[Service]'"
-        " 'Environment=EDGEEYE_TEST_FREEZE=all' 'WatchdogSec=4'"
-        " > /run/systemd/system/edgeeye.service.d/freeze.conf"
+        f" 'Environment=PYTHONPATH={fake}' 'Environment=EDGEEYE_FAKE_HANG=all' 'WatchdogSec=4'"
+        " > /run/systemd/system/edgeeye.service.d/hang.conf"
         " && systemctl daemon-reload && systemctl restart edgeeye"
     )
     before = int(target.service("NRestarts"))
@@ -188,7 +195,7 @@ def test_the_watchdog_restarts_a_service_that_stops_making_progress(rig, subscri
     assert "Watchdog timeout" in journal, journal[-2000:]
     assert int(target.service("NRestarts")) == before + 1
     target.ssh(
-        "rm /run/systemd/system/edgeeye.service.d/freeze.conf && systemctl daemon-reload"
+        "rm /run/systemd/system/edgeeye.service.d/hang.conf && systemctl daemon-reload"
         " && systemctl restart edgeeye"
     )
     subscriber.received.clear()

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.deploy.conftest import Playbook, start_targets, target_broker
+from tests.support.deploy import Playbook, start_targets, target_broker
 
-pytestmark = pytest.mark.timeout(900)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 FIRST, SECOND = "cam-f1", "cam-f2"
 
 

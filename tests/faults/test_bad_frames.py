@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import shutil
 import signal
-from pathlib import Path
 
-from tests.conftest import lingering, shm_segments, small_model_config
-
-FAKES = str(Path(__file__).resolve().parents[1] / "fakes")
+from tests.support.configs import small_model_config
+from tests.support.fakes import fake_camera
+from tests.support.processes import lingering, shm_segments
 
 
 def test_a_camera_sending_16_bit_frames_exits_4_naming_it_after_counted_skips(
@@ -23,8 +22,7 @@ def test_a_camera_sending_16_bit_frames_exits_4_naming_it_after_counted_skips(
         source="{type: picamera2, fps: 200}",
         supervisor="source_backoff_s: 0.2, source_backoff_max_s: 0.4, source_retries: 2",
     )
-    env = {"PYTHONPATH": FAKES, "FAKE_PICAMERA2_FRAME_FAULT": "uint16"}
-    appliance = appliance_factory(config, env=env)
+    appliance = appliance_factory(config, env=fake_camera(frame_fault="uint16"))
     assert appliance.wait(60) == 4, appliance.stderr
     subscriber.collect(lambda r: bool(r) and r[-1].payload == b"offline", 10)
     stats = subscriber.json_on("/stats")[-1]

@@ -19,7 +19,8 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from edgeeye.tools.local_broker import LocalBroker, find_mosquitto
-from tests.conftest import session_members, small_model_config
+from tests.support.configs import small_model_config
+from tests.support.processes import session_members
 
 OUTAGE_S = 30
 FPS = 20
@@ -110,6 +111,7 @@ def _unique_in_arrival_order(results: list[dict]) -> list[int]:
     return order
 
 
+@pytest.mark.slow
 def test_a_30_s_broker_outage_loses_no_result_and_keeps_their_order(
     tmp_path, persistent_broker, test_data, watcher, appliance_factory, private_state
 ):
@@ -139,6 +141,7 @@ def test_a_30_s_broker_outage_loses_no_result_and_keeps_their_order(
     print(f"outage {OUTAGE_S} s: {len(order)} results, none missing, in order")
 
 
+@pytest.mark.slow
 def test_results_spooled_before_a_sigkill_are_delivered_after_the_restart(
     tmp_path, persistent_broker, test_data, watcher, appliance_factory
 ):

@@ -16,8 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from edgeeye.tools.launcher import edgeeye_command
 from edgeeye.tools.local_broker import LocalBroker, find_mosquitto
-from tests.conftest import Appliance, lingering, shm_segments, small_model_config
+from tests.support.appliance import Appliance
+from tests.support.configs import small_model_config
+from tests.support.processes import lingering, shm_segments
 
 PASSWORD = "s3cret-Pa55-not-in-logs"
 
@@ -113,7 +116,7 @@ def test_username_and_password_file_are_accepted_and_the_password_never_printed(
     assert appliance.wait(30) == 0, appliance.stderr
     assert PASSWORD not in appliance.stderr
     checked = subprocess.run(
-        [*_edgeeye(), "check-config", str(config)], capture_output=True, text=True, check=False
+        edgeeye_command("check-config", str(config)), capture_output=True, text=True, check=False
     )
     assert checked.returncode == 0 and "password_file" in checked.stdout
     assert PASSWORD not in checked.stdout + checked.stderr
@@ -180,6 +183,7 @@ def test_tls_with_our_ca_delivers_results(tmp_path, test_data, appliance_factory
         assert appliance.wait(30) == 0, appliance.stderr
 
 
+@pytest.mark.slow
 def test_plain_mqtt_to_a_tls_port_says_so_once_and_keeps_results(
     tmp_path, test_data, appliance_factory
 ):
@@ -206,12 +210,6 @@ def test_a_missing_ca_file_exits_2_naming_the_key(tmp_path, broker, test_data, a
     )
 
 
-def _edgeeye() -> list[str]:
-    import sys
-
-    return [sys.executable, "-m", "edgeeye"]
-
-
 def test_a_broker_certificate_our_ca_does_not_trust_exits_7_naming_the_broker(
     tmp_path, test_data, appliance_factory
 ):
@@ -230,6 +228,7 @@ def test_a_broker_certificate_our_ca_does_not_trust_exits_7_naming_the_broker(
         )
 
 
+@pytest.mark.slow
 def test_tls_to_a_plain_port_says_so_once_and_keeps_results(
     tmp_path, broker, test_data, appliance_factory
 ):

@@ -12,7 +12,12 @@ import signal
 import socket
 import time
 
-from tests.conftest import session_members, shm_segments, small_model_config
+import pytest
+
+from tests.support.configs import small_model_config
+from tests.support.processes import session_members, shm_segments
+
+pytestmark = pytest.mark.slow
 
 CYCLES = 100
 

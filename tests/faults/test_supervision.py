@@ -14,9 +14,10 @@ import signal
 import time
 from pathlib import Path
 
-from tests.conftest import lingering, session_members, shm_segments, small_model_config
+from tests.support.configs import small_model_config
+from tests.support.fakes import fake_camera, hanging_workers
+from tests.support.processes import lingering, session_members, shm_segments
 
-FAKES = str(Path(__file__).resolve().parents[1] / "fakes")
 SYNTHETIC_60 = "{type: synthetic, fps: 60}"
 
 
@@ -115,9 +116,9 @@ def test_a_worker_stuck_in_invoke_is_killed_and_replaced(
     config = small_model_config(
         tmp_path, broker.port, test_data, source=SYNTHETIC_60, supervisor="invoke_deadline_s: 1.0"
     )
-    # Worker 1 freezes in its first invoke; the marker file lets only the first one freeze.
-    freeze = {"EDGEEYE_TEST_FREEZE": f"1:{tmp_path / 'frozen-once'}"}
-    appliance = appliance_factory(config, env=freeze)
+    # Worker 1 hangs in its first invoke (the fake interpreter of tests/fakes); the marker
+    # file lets only the first one hang, so its replacement works.
+    appliance = appliance_factory(config, env=hanging_workers("1", tmp_path / "hung-once"))
     resumed = Arrivals(subscriber).wait_for(5, worker=1, timeout=60)
     assert len(resumed) >= 5, "the frozen worker was never replaced"
     stats = _stop(appliance, subscriber)
@@ -140,8 +141,7 @@ def test_camera_unplugged_and_plugged_back_resumes_with_fresh_sequence_numbers(
         source="{type: picamera2, fps: 30}",
         supervisor="source_backoff_s: 0.2, source_backoff_max_s: 1.0, source_retries: 20",
     )
-    env = {"PYTHONPATH": FAKES, "FAKE_PICAMERA2_STATE": str(cable)}
-    appliance = appliance_factory(config, env=env)
+    appliance = appliance_factory(config, env=fake_camera(state=str(cable)))
     arrivals = Arrivals(subscriber)
     before = arrivals.wait_for(10, timeout=60)
     assert len(before) >= 10
@@ -173,8 +173,7 @@ def test_camera_that_never_comes_back_exits_4_and_the_last_stats_say_why(
         source="{type: picamera2, fps: 30}",
         supervisor="source_backoff_s: 0.2, source_backoff_max_s: 0.4, source_retries: 3",
     )
-    env = {"PYTHONPATH": FAKES, "FAKE_PICAMERA2_STATE": str(cable)}
-    appliance = appliance_factory(config, env=env)
+    appliance = appliance_factory(config, env=fake_camera(state=str(cable)))
     assert appliance.wait(60) == 4, appliance.stderr
     subscriber.collect(lambda r: bool(r) and r[-1].payload == b"offline", 10)
     stats = _last_stats(subscriber)

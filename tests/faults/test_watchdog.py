@@ -12,7 +12,10 @@ import time
 
 import pytest
 
-from tests.conftest import small_model_config
+from tests.support.configs import small_model_config
+from tests.support.fakes import hanging_workers
+
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
@@ -70,7 +73,7 @@ def test_frozen_workers_starve_the_watchdog(
         appliance_factory,
         path,
         supervisor="invoke_deadline_s: 3600, progress_timeout_s: 2",
-        env={"EDGEEYE_TEST_FREEZE": "all"},  # every worker hangs in its first invoke
+        env=hanging_workers("all"),  # every worker hangs in its first invoke
     )
     heard = _listen(sock, 8)
     messages = [text for _, text in heard]

@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 
 import pytest
 
-from tests.conftest import shm_segments, write_config
+from edgeeye.tools.launcher import edgeeye_command
+from tests.support.appliance import run_once
+from tests.support.configs import write_config
+from tests.support.processes import shm_segments
 
 
 def _run(config, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "edgeeye", "run", "--config", str(config), *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    return run_once(config, *args, timeout=timeout)
 
 
 def _error_line(completed: subprocess.CompletedProcess[str]) -> str:
@@ -46,13 +43,13 @@ def test_check_config_prints_the_resolved_config_or_the_error(tmp_path, test_dat
     monkeypatch.setenv("EDGEEYE_MODEL_DIR", str(test_data / "models"))
     good = write_config(tmp_path / "good.yaml", "device_id: porch\n")
     completed = subprocess.run(
-        [sys.executable, "-m", "edgeeye", "check-config", str(good)], capture_output=True, text=True
+        edgeeye_command("check-config", str(good)), capture_output=True, text=True
     )
     assert completed.returncode == 0 and "device_id: porch" in completed.stdout
     assert "client_id: null" in completed.stdout and "workers: auto" in completed.stdout
     bad = write_config(tmp_path / "bad.yaml", "device_id: 'a#'\n")
     completed = subprocess.run(
-        [sys.executable, "-m", "edgeeye", "check-config", str(bad)], capture_output=True, text=True
+        edgeeye_command("check-config", str(bad)), capture_output=True, text=True
     )
     assert completed.returncode == 2 and "device_id: 'a#'" in _error_line(completed)
 

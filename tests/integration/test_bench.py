@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 
 import pytest
+
+from edgeeye.tools.launcher import edgeeye_command
 
 # The quick bench takes 2-3 minutes alone; allow for a slow or busy machine.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
@@ -19,21 +20,19 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 def test_quick_bench_reports_every_section(tmp_path, test_data):
     output = tmp_path / "bench"
     completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "edgeeye",
+        edgeeye_command(
             "bench",
             "--quick",
             "--model",
             "mobilenet_v1_0.25_128_quant",
+            "--model-dir",
+            str(test_data / "models"),
             "--output",
             str(output),
-        ],
+        ),
         capture_output=True,
         text=True,
         timeout=600,
-        env={**__import__("os").environ, "EDGEEYE_MODEL_DIR": str(test_data / "models")},
     )
     assert completed.returncode == 0, completed.stderr[-2000:]
     assert "ceiling:" in completed.stdout and "baseline thread_pool" in completed.stdout

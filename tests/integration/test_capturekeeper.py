@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,8 @@ from PIL import Image
 from edgeeye.config.app import AppConfig
 from edgeeye.errors import SourceError
 from edgeeye.pipeline.ring import Counter, FrameRing
-from edgeeye.supervision.capture_keeper import SOURCE_FINISHED, CaptureKeeper
+from edgeeye.supervision.capture_keeper import CaptureKeeper
+from edgeeye.supervision.outcome import RunEnd
 from edgeeye.supervision.restarts import Backoff
 
 CTX = multiprocessing.get_context("spawn")
@@ -38,7 +40,9 @@ def images_config(path: Path) -> AppConfig:
     return AppConfig(source={"type": "images", "path": str(path), "loop": False})
 
 
-def check_until(keeper: CaptureKeeper, ring: FrameRing, config: AppConfig, want) -> str | None:
+def check_until(
+    keeper: CaptureKeeper, ring: FrameRing, config: AppConfig, want: Callable[[RunEnd | None], bool]
+) -> RunEnd | None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         outcome = keeper.check(ring, config, MODEL_SIZE)
@@ -54,7 +58,7 @@ def test_a_finite_source_ends_as_finished_not_as_a_failure(tmp_path, ring, log_q
     keeper = CaptureKeeper(CTX, log_queue, Backoff(0.1, 0.1, retries=0))
     keeper.start(ring, config, MODEL_SIZE)
     assert check_until(keeper, ring, config, lambda outcome: outcome is not None) == (
-        SOURCE_FINISHED
+        RunEnd.SOURCE_FINISHED
     )
     assert int(ring.counters[Counter.FRAMES_CAPTURED]) == 1
     assert keeper.child.process.exitcode == 0 and keeper.restarts == 0

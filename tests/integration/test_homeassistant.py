@@ -11,14 +11,17 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import jinja2
+import pytest
 from jsonschema import Draft202012Validator, FormatChecker
 from referencing import Registry, Resource
 
-from tests.conftest import REPO, assert_matches_schema, write_config
+from edgeeye.tools.launcher import edgeeye_command
+from tests.support.configs import write_config
+from tests.support.paths import REPO
+from tests.support.schemas import assert_matches_schema
 
 DEVICE = "cam.1"  # a '.' that Home Assistant's node ids do not allow: it becomes '_'
 NODE = "edgeeye_cam_1"
@@ -182,10 +185,11 @@ def test_snapshot_and_remote_control_entities_drive_the_appliance(
 
 
 def _forget(config: Path, *args: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "edgeeye", "forget", "--config", str(config), *args]
+    command = edgeeye_command("forget", "--config", str(config), *args)
     return subprocess.run(command, capture_output=True, text=True, timeout=60)
 
 
+@pytest.mark.slow
 def test_forget_removes_a_decommissioned_device_everywhere(
     tmp_path, broker, test_data, subscriber_factory, appliance_factory
 ):

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import session_members, write_config
+from tests.support.configs import write_config
+from tests.support.processes import session_members
 
 pytestmark = pytest.mark.slow
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import paho.mqtt.client as mqtt
 import pytest
 
-from tests.conftest import assert_matches_schema, photo_config, run_to_end
+from tests.support.appliance import run_to_end
+from tests.support.configs import photo_config
+from tests.support.schemas import assert_matches_schema
 
 
 def _run(tmp_path, broker, test_data, appliance_factory, subscriber, mqtt_extra: str) -> None:

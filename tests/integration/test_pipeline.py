@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import signal
 import time
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import EXPECTED_TOP1, lingering, shm_segments, write_config
+from tests.support.configs import write_config
+from tests.support.fakes import fake_camera
+from tests.support.paths import EXPECTED_TOP1
+from tests.support.processes import lingering, shm_segments
 
 RESULT_FIELDS = {
     "device",
@@ -152,9 +154,7 @@ def test_picamera2_source_runs_end_to_end_on_the_fake_camera(
     """The real capture process drives the picamera2 backend (fake camera, real everything else)."""
     subscriber = subscriber_factory(broker)
     config = _config(tmp_path, broker, test_data, "{type: picamera2, fps: 30}")
-    fakes = str(Path(__file__).resolve().parents[1] / "fakes")
-    env = {"PYTHONPATH": fakes, "FAKE_PICAMERA2_PLATFORM": platform}
-    appliance = appliance_factory(config, "--duration", "3", env=env)
+    appliance = appliance_factory(config, "--duration", "3", env=fake_camera(platform=platform))
     assert appliance.wait(60) == 0, appliance.stderr
     received = subscriber.collect(lambda r: bool(r) and r[-1].payload == b"offline", 10)
     results = [json.loads(m.payload) for m in received if m.topic.endswith("/result")]

@@ -6,13 +6,10 @@ from __future__ import annotations
 import itertools
 import json
 
-from tests.conftest import (
-    EXPECTED_TOP1,
-    assert_matches_schema,
-    photo_config,
-    photo_sequence,
-    run_to_end,
-)
+from tests.support.appliance import run_to_end
+from tests.support.configs import photo_config, photo_sequence
+from tests.support.paths import EXPECTED_TOP1
+from tests.support.schemas import assert_matches_schema
 
 # cat x3, parrot x3, grace hopper x2, cat x2: three label changes after the first state
 SCENE = [

@@ -11,11 +11,13 @@ import itertools
 import json
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-from tests.conftest import EXPECTED_TOP1, session_members, write_config
+from edgeeye.tools.launcher import edgeeye_command
+from tests.support.configs import write_config
+from tests.support.paths import EXPECTED_TOP1
+from tests.support.processes import session_members
 
 SMALL, LARGE = "mobilenet_v1_0.25_128_quant", "mobilenet_v2_1.0_224_quant"
 
@@ -107,7 +109,7 @@ def test_an_invalid_edit_is_refused_and_the_appliance_keeps_classifying(
     subscriber.collect(lambda r: sum(m.topic.endswith("/result") for m in r[seen:]) >= 20, 30)
     expected = f"{config}: line 7: workers: 'lots' is not allowed"
     verdict = subprocess.run(
-        [sys.executable, "-m", "edgeeye", "check-config", str(config)],
+        edgeeye_command("check-config", str(config)),
         capture_output=True,
         text=True,
         check=False,

@@ -8,7 +8,8 @@ import signal
 
 import paho.mqtt.client as mqtt
 
-from tests.conftest import assert_matches_schema, photo_config
+from tests.support.configs import photo_config
+from tests.support.schemas import assert_matches_schema
 
 PREFIX = "edgeeye/cam1"
 

@@ -10,7 +10,9 @@ import numpy as np
 import paho.mqtt.client as mqtt
 from PIL import Image
 
-from tests.conftest import assert_matches_schema, photo_config, photo_sequence, run_to_end
+from tests.support.appliance import run_to_end
+from tests.support.configs import photo_config, photo_sequence
+from tests.support.schemas import assert_matches_schema
 
 SCENE = ["cat.bmp", "cat.bmp", "parrot.jpg", "parrot.jpg", "grace_hopper.bmp", "cat.bmp"]
 

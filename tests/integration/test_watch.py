@@ -7,13 +7,13 @@ import os
 import select
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import paho.mqtt.publish as publish
 
-from tests.conftest import write_config
+from edgeeye.tools.launcher import edgeeye_command
+from tests.support.configs import write_config
 
 
 def _watch(broker, *args: str) -> subprocess.Popen[str]:
@@ -21,7 +21,7 @@ def _watch(broker, *args: str) -> subprocess.Popen[str]:
     publish.single("edgeeye/probe/status", "online", qos=1, retain=True,
                    hostname="127.0.0.1", port=broker.port)  # fmt: skip
     process = subprocess.Popen(
-        [sys.executable, "-m", "edgeeye", "watch", "--port", str(broker.port), "--json", *args],
+        edgeeye_command("watch", "--port", str(broker.port), "--json", *args),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

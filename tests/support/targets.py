@@ -145,6 +145,17 @@ class Target:
             )
         return done
 
+    def copy_in(self, folder: Path, destination: str) -> None:
+        """``folder`` at ``destination`` on the target, owned by root and readable by every
+        user: written into its root tree, as ``scp`` and ``install`` would leave it."""
+        inside = self._root / destination.lstrip("/")
+        shutil.copytree(
+            folder, inside, ignore=shutil.ignore_patterns("__pycache__"), dirs_exist_ok=True
+        )
+        for path in [inside, *inside.rglob("*")]:
+            os.chown(path, 0, 0)
+            path.chmod(0o755 if path.is_dir() else 0o644)
+
     def service(self, prop: str) -> str:
         """A property of edgeeye.service as systemd sees it (MainPID, NRestarts, ...)."""
         return self.ssh(f"systemctl show -p {prop} --value edgeeye").stdout.strip()

@@ -10,8 +10,8 @@ from edgeeye.errors import ModelError
 from edgeeye.inference.interpreter import RUNTIMES, interpreter_class
 from edgeeye.inference.model import Classifier, inspect_model, load_labels
 from edgeeye.inference.preprocess import resize_bilinear, to_model_rgb, yuv420_to_rgb
-from edgeeye.pipeline.frames import PixelFormat
-from tests.conftest import EXPECTED_TOP1
+from edgeeye.sources.frame import PixelFormat
+from tests.support.paths import EXPECTED_TOP1
 
 
 def test_plain_and_numbered_label_files(tmp_path):

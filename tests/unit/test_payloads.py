@@ -7,15 +7,21 @@ import time
 from datetime import UTC, datetime
 
 from edgeeye.config.sections import PublishConfig
-from edgeeye.pipeline.worker import Result
+from edgeeye.pipeline.messages import Result
 from edgeeye.publish.payloads import (
-    LatencyWindow,
     result_payload,
     settings_payload,
-    stats_payload,
     wall_clock_iso,
 )
 from edgeeye.publish.policy import LiveSettings
+from edgeeye.publish.stats import (
+    Latency,
+    LatencyWindow,
+    PipelineCounts,
+    PublisherCounts,
+    Stats,
+    percentiles,
+)
 
 RESULT_TYPES = {
     "device": str,
@@ -65,19 +71,28 @@ def test_capture_time_is_utc_iso_and_close_to_now():
 
 def test_latency_percentiles():
     window = LatencyWindow(size=100)
-    assert window.percentiles()["p50"] is None
+    assert window.percentiles().p50 is None
     for value in range(1, 201):  # only the last 100 (101..200) are kept
         window.add(float(value))
-    assert window.percentiles() == {"p50": 151.0, "p95": 196.0, "p99": 200.0, "max": 200.0}
+    assert window.percentiles() == Latency(p50=151.0, p95=196.0, p99=200.0, max=200.0)
+    assert percentiles([1.004, 2.0, 3.0]) == {"p50": 2.0, "p95": 3.0, "p99": 3.0, "max": 3.0}
 
 
 def test_stats_document():
-    document = json.loads(
-        stats_payload("cam1", {"frames_captured": 3}, {"p50": 1.0}, uptime_s=12.34)
+    stats = Stats.build(
+        "cam1",
+        12.34,
+        PipelineCounts(frames_captured=3, workers=2, restarts={"capture": 1}),
+        PublisherCounts(2.5, 7, 0, 1, 0, 0, 4, 0),
+        Latency(p50=1.0, p95=2.0, p99=3.0, max=4.0),
     )
+    document = json.loads(stats.payload())
     assert document["device"] == "cam1" and document["uptime_s"] == 12.3
-    assert document["frames_captured"] == 3 and document["latency_ms"] == {"p50": 1.0}
+    assert document["frames_captured"] == 3 and document["workers"] == 2
+    assert document["results_published"] == 7 and document["outbox_queued"] == 4
+    assert document["latency_ms"] == {"p50": 1.0, "p95": 2.0, "p99": 3.0, "max": 4.0}
     assert document["reported_at"].endswith("Z")
+    assert Stats.model_validate(document) == stats  # what watch and demo read back
 
 
 def test_settings_document():

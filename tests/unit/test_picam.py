@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from edgeeye.errors import BadFrameError, SourceError
-from edgeeye.pipeline.frames import PixelFormat
+from edgeeye.sources.frame import PixelFormat
 from edgeeye.sources.picamera import Picamera2Source, PicameraSettings
+from tests.support.fakes import FAKES
 
-FAKES = Path(__file__).resolve().parents[1] / "fakes"
 WIDTH, HEIGHT = 224, 160
 
 

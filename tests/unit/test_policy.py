@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 
 from edgeeye.config.sections import PublishConfig
-from edgeeye.pipeline.worker import Result
+from edgeeye.pipeline.messages import Result
 from edgeeye.publish.policy import CHANGE, FRAME, HEARTBEAT, LiveSettings, PublishPolicy
 
 CAT, DOG, BIRD = (1, "cat", 0.9), (2, "dog", 0.8), (3, "bird", 0.7)

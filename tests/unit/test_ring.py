@@ -1,4 +1,6 @@
-"""The frame ring: slot lifetimes, drop-oldest, wrap-around, reclaim, cleanup."""
+"""The frame ring in one process: slot lifetimes, drop-oldest, wrap-around, reclaim, cleanup.
+
+Across processes: tests/integration/test_ring_processes.py."""
 
 from __future__ import annotations
 
@@ -10,40 +12,25 @@ import numpy as np
 import pytest
 
 from edgeeye.errors import ResourceError
-from edgeeye.pipeline.frames import FrameDescriptor, PixelFormat, frame_view
-from edgeeye.pipeline.ring import (
-    SEGMENT_PREFIX,
-    Counter,
-    FrameRing,
-    SlotState,
-    check_shm_space,
-    remove_stale_segments,
-)
+from edgeeye.pipeline.frames import FrameDescriptor, frame_view
+from edgeeye.pipeline.ring import Counter, FrameRing, SlotState
+from edgeeye.pipeline.segment import SEGMENT_PREFIX, check_shm_space
+from edgeeye.sources.frame import PixelFormat
+from tests.support.ring import FRAME_BYTES, write_frame
 
 CTX = multiprocessing.get_context("spawn")
 
 
 @pytest.fixture
 def ring():
-    made = FrameRing.create(CTX, slot_count=3, slot_bytes=4 * 4 * 3)
+    made = FrameRing.create(CTX, slot_count=3, slot_bytes=FRAME_BYTES)
     yield made
     made.close()
 
 
-def _write(ring: FrameRing, sequence: int, drop_oldest: bool = True):
-    acquired = ring.acquire_for_write(drop_oldest=drop_oldest, timeout=0.05)
-    if acquired is None:
-        return None
-    slot_index, dropped = acquired
-    descriptor = FrameDescriptor(slot_index, sequence, sequence * 10, 4, 4, PixelFormat.RGB888)
-    frame_view(ring.slot(slot_index), descriptor)[:] = sequence
-    ring.publish(descriptor)
-    return slot_index, dropped
-
-
 def test_frames_come_out_in_order_with_their_pixels(ring):
     for sequence in range(3):
-        _write(ring, sequence)
+        write_frame(ring, sequence)
     for sequence in range(3):
         descriptor = ring.take(worker_id=0, timeout=0.1)
         assert descriptor.sequence == sequence
@@ -56,8 +43,8 @@ def test_frames_come_out_in_order_with_their_pixels(ring):
 
 def test_full_ring_drops_the_oldest_waiting_frame(ring):
     for sequence in range(3):
-        _write(ring, sequence)
-    slot_index, dropped = _write(ring, 3)
+        write_frame(ring, sequence)
+    slot_index, dropped = write_frame(ring, 3)
     assert dropped.sequence == 0 and slot_index == dropped.slot_index
     assert ring.counters[Counter.FRAMES_DROPPED] == 1
     assert [ring.take(0, 0.1).sequence for _ in range(3)] == [1, 2, 3]
@@ -65,30 +52,30 @@ def test_full_ring_drops_the_oldest_waiting_frame(ring):
 
 def test_a_slot_being_read_is_never_overwritten(ring):
     for sequence in range(3):
-        _write(ring, sequence)
+        write_frame(ring, sequence)
     reading = [ring.take(worker_id=1, timeout=0.1) for _ in range(3)]
     # every slot is being read: capture must wait, not steal
-    assert _write(ring, 3) is None
+    assert write_frame(ring, 3) is None
     for descriptor in reading:
         assert (
             frame_view(ring.slot(descriptor.slot_index), descriptor) == descriptor.sequence
         ).all()
     ring.release(reading[1].slot_index)
-    slot_index, dropped = _write(ring, 3)
+    slot_index, dropped = write_frame(ring, 3)
     assert slot_index == reading[1].slot_index and dropped is None
 
 
 def test_finite_sources_wait_instead_of_dropping(ring):
     for sequence in range(3):
-        _write(ring, sequence, drop_oldest=False)
-    assert _write(ring, 3, drop_oldest=False) is None
+        write_frame(ring, sequence, drop_oldest=False)
+    assert write_frame(ring, 3, drop_oldest=False) is None
     assert ring.counters[Counter.FRAMES_DROPPED] == 0
 
 
 def test_slots_wrap_around_and_are_reused(ring):
     used = []
     for sequence in range(30):
-        _write(ring, sequence)
+        write_frame(ring, sequence)
         descriptor = ring.take(0, 0.1)
         assert descriptor.sequence == sequence
         used.append(descriptor.slot_index)
@@ -99,36 +86,13 @@ def test_slots_wrap_around_and_are_reused(ring):
 
 def test_reclaim_frees_what_a_dead_worker_held(ring):
     for sequence in range(2):
-        _write(ring, sequence)
+        write_frame(ring, sequence)
     ring.take(worker_id=4, timeout=0.1)
     ring.take(worker_id=5, timeout=0.1)
     assert ring.reclaim_worker(4) == 1
     assert ring.free_slot_count() == 2
     # the semaphore agrees with the state table: two writes succeed without stealing
-    assert _write(ring, 2)[1] is None and _write(ring, 3)[1] is None
-
-
-def _child_reads(handle, out):
-    attached = FrameRing.attach(handle)
-    descriptor = attached.take(worker_id=0, timeout=5)
-    out.put(
-        (
-            descriptor.sequence,
-            int(frame_view(attached.slot(descriptor.slot_index), descriptor)[0, 0, 0]),
-        )
-    )
-    attached.release(descriptor.slot_index)
-    attached.close()
-
-
-def test_another_process_reads_the_frame_in_place(ring):
-    out = CTX.Queue()
-    child = CTX.Process(target=_child_reads, args=(ring.handle, out))
-    child.start()
-    _write(ring, 7)
-    assert out.get(timeout=30) == (7, 7)
-    child.join(10)
-    assert child.exitcode == 0 and ring.idle()
+    assert write_frame(ring, 2)[1] is None and write_frame(ring, 3)[1] is None
 
 
 def test_close_removes_the_segment_and_is_safe_twice():
@@ -138,22 +102,6 @@ def test_close_removes_the_segment_and_is_safe_twice():
     made.close()
     made.close()
     assert not path.exists()
-
-
-def test_stale_segments_of_dead_runs_are_removed():
-    dead = CTX.Process(target=int)
-    dead.start()
-    dead.join()
-    stale = Path("/dev/shm") / f"{SEGMENT_PREFIX}{dead.pid}_deadbeef"
-    stale.write_bytes(b"x")
-    mine = FrameRing.create(CTX, slot_count=2, slot_bytes=10)
-    try:
-        assert not stale.exists()
-        assert (Path("/dev/shm") / mine.handle.segment_name).exists()
-        assert remove_stale_segments() == []
-    finally:
-        mine.close()
-        stale.unlink(missing_ok=True)
 
 
 def test_a_ring_larger_than_dev_shm_is_refused_with_both_figures():

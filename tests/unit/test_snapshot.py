@@ -9,8 +9,9 @@ import numpy as np
 from PIL import Image
 
 from edgeeye.config.sections import SnapshotConfig
-from edgeeye.pipeline.ring import SHM_DIR
-from edgeeye.publish.snapshots import BOARD_SLOTS, SnapshotBoard, SnapshotEncoder, encode_jpeg
+from edgeeye.pipeline.segment import SHM_DIR
+from edgeeye.pipeline.snapshot_board import BOARD_SLOTS, SnapshotBoard
+from edgeeye.publish.snapshots import SnapshotEncoder, encode_jpeg
 
 
 def _frame(value: int, size: int = 32) -> np.ndarray:

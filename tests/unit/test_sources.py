@@ -10,15 +10,10 @@ import pytest
 from PIL import Image
 
 from edgeeye.errors import BadFrameError, SourceError
-from edgeeye.pipeline.frames import PixelFormat, read_stamps
-from edgeeye.sources.builtin import (
-    ImagesSettings,
-    ImagesSource,
-    SyntheticSettings,
-    SyntheticSource,
-    VideoSettings,
-    VideoSource,
-)
+from edgeeye.sources.frame import PixelFormat, read_stamps
+from edgeeye.sources.images import ImagesSettings, ImagesSource
+from edgeeye.sources.synthetic import SyntheticSettings, SyntheticSource
+from edgeeye.sources.video import VideoSettings, VideoSource
 
 NAMES = ["cat.bmp", "cat_1080p.jpg", "cat_720p.jpg", "grace_hopper.bmp", "parrot.jpg"]
 
