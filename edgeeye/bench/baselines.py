@@ -20,7 +20,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from edgeeye.bench.common import BenchModel, classify_frame, synthetic_frames
-from edgeeye.inference.model import Classifier, ModelSpec
+from edgeeye.inference.classifier import Classifier
+from edgeeye.inference.model import ModelSpec
 from edgeeye.publish.stats import percentiles
 
 #: A frame as the capture thread hands it out: when it was made, and its pixels.

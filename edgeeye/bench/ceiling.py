@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from edgeeye.bench.common import BenchModel, classify_frame, rate_for, synthetic_frames
-from edgeeye.inference.model import Classifier
+from edgeeye.inference.classifier import Classifier
 
 
 def single_core_rate(model: BenchModel, width: int, height: int, seconds: float) -> float:

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeeye.inference.model import Classifier, ModelSpec
+from edgeeye.inference.classifier import Classifier
+from edgeeye.inference.model import ModelSpec
 from edgeeye.inference.preprocess import to_model_rgb
 from edgeeye.sources.frame import PixelFormat
 from edgeeye.sources.synthetic import SyntheticSettings, SyntheticSource

@@ -3,10 +3,11 @@
 Owns model inspection (``model.inspect_model`` -> ``ModelSpec``, in the main process
 before any worker starts), the TFLite interpreter choice (``interpreter``: LiteRT, else
 tflite-runtime), preprocessing of any source layout to the model's input
-(``preprocess``), the classifier a worker runs (``model.Classifier``) and the model zoo
-(``zoo``: finding and downloading the manifest's models).  A new task (detection) or
-backend (an accelerator) is a module beside these behind the same two steps, inspect in
-the main process and run in a worker, without touching the pipeline.
+(``preprocess``), what a worker runs (``runner.open_model``, today the ``classifier``)
+and the model zoo (``zoo``: finding and downloading the manifest's models).  A new task
+(detection) or backend (an accelerator) is a module beside ``classifier``, chosen by
+``runner.open_model``: inspected in the main process, run in a worker, with no change to
+the pipeline.
 
 May import: sources (for the frame layouts), config, errors.  Never the pipeline or the
 MQTT side.

@@ -10,8 +10,9 @@ from multiprocessing.synchronize import Event
 from typing import TYPE_CHECKING
 
 from edgeeye.errors import ModelError
-from edgeeye.inference.model import Classifier, ModelSpec
+from edgeeye.inference.model import ModelSpec
 from edgeeye.inference.preprocess import to_model_rgb
+from edgeeye.inference.runner import FrameModel, open_model
 from edgeeye.pipeline.messages import Result, WorkerFailed, WorkerReady
 from edgeeye.pipeline.process_setup import pre_run_setup
 
@@ -59,9 +60,9 @@ def run_worker(spec: WorkerSpec) -> None:
     ring = FrameRing.attach(spec.ring)
     board = SnapshotBoard.attach(spec.board)
     try:
-        classifier = Classifier(spec.model)
+        model = open_model(spec.model)
         spec.results.send(WorkerReady(spec.worker_id))
-        _work(ring, board, classifier, spec)
+        _work(ring, board, model, spec)
     except ModelError as exc:
         spec.results.send(WorkerFailed(spec.worker_id, str(exc)))
         raise SystemExit(EXIT_MODEL_FAILED) from None
@@ -70,7 +71,7 @@ def run_worker(spec: WorkerSpec) -> None:
         ring.close()
 
 
-def _work(ring: FrameRing, board: SnapshotBoard, classifier: Classifier, spec: WorkerSpec) -> None:
+def _work(ring: FrameRing, board: SnapshotBoard, model: FrameModel, spec: WorkerSpec) -> None:
     size = spec.model.input_size
     worker_id = spec.worker_id
     while not spec.retire.is_set():
@@ -92,7 +93,7 @@ def _work(ring: FrameRing, board: SnapshotBoard, classifier: Classifier, spec: W
                 stamp = stamps.pop() if len(stamps) == 1 else -1
         board.put(descriptor.sequence, rgb)
         ring.worker_busy_since_ns[worker_id] = time.monotonic_ns()
-        labels, inference_ms = classifier.classify(rgb, spec.top_k, 0.0)
+        labels, inference_ms = model.classify(rgb, spec.top_k, 0.0)
         ring.worker_busy_since_ns[worker_id] = 0
         ring.worker_frames[worker_id] += 1
         spec.results.send(

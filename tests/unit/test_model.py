@@ -7,8 +7,9 @@ import pytest
 from PIL import Image
 
 from edgeeye.errors import ModelError
+from edgeeye.inference.classifier import Classifier
 from edgeeye.inference.interpreter import RUNTIMES, interpreter_class
-from edgeeye.inference.model import Classifier, inspect_model, load_labels
+from edgeeye.inference.model import inspect_model, load_labels
 from edgeeye.inference.preprocess import resize_bilinear, to_model_rgb, yuv420_to_rgb
 from edgeeye.sources.frame import PixelFormat
 from tests.support.paths import EXPECTED_TOP1
