@@ -3,15 +3,18 @@ appliances.  The helpers they use, and that tests import, are in tests/support."
 
 from __future__ import annotations
 
+import multiprocessing
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from edgeeye.pipeline.ring import FrameRing
 from edgeeye.tools.local_broker import LocalBroker, find_mosquitto
 from tests.support.appliance import Appliance
 from tests.support.mqtt import Subscriber
 from tests.support.paths import TEST_DATA
+from tests.support.ring import FRAME_BYTES
 
 
 @pytest.fixture(scope="session")
@@ -69,3 +72,13 @@ def appliance_factory() -> Iterator:
         if appliance.process.poll() is None:
             appliance.kill_group()
             appliance.process.communicate()
+
+
+@pytest.fixture
+def ring() -> Iterator[FrameRing]:
+    """A real three-slot frame ring of 4x4 RGB frames (``tests.support.ring``), removed after."""
+    made = FrameRing.create(
+        multiprocessing.get_context("spawn"), slot_count=3, slot_bytes=FRAME_BYTES
+    )
+    yield made
+    made.close()

@@ -6,21 +6,12 @@ import multiprocessing
 from multiprocessing.queues import Queue
 from pathlib import Path
 
-import pytest
-
 from edgeeye.pipeline.frames import frame_view
 from edgeeye.pipeline.ring import FrameRing, RingHandle
 from edgeeye.pipeline.segment import SEGMENT_PREFIX, remove_stale_segments
-from tests.support.ring import FRAME_BYTES, write_frame
+from tests.support.ring import write_frame
 
 CTX = multiprocessing.get_context("spawn")
-
-
-@pytest.fixture
-def ring():
-    made = FrameRing.create(CTX, slot_count=3, slot_bytes=FRAME_BYTES)
-    yield made
-    made.close()
 
 
 def _child_reads(handle: RingHandle, out: Queue) -> None:

@@ -16,16 +16,9 @@ from edgeeye.pipeline.frames import FrameDescriptor, frame_view
 from edgeeye.pipeline.ring import Counter, FrameRing, SlotState
 from edgeeye.pipeline.segment import SEGMENT_PREFIX, check_shm_space
 from edgeeye.sources.frame import PixelFormat
-from tests.support.ring import FRAME_BYTES, write_frame
+from tests.support.ring import write_frame
 
 CTX = multiprocessing.get_context("spawn")
-
-
-@pytest.fixture
-def ring():
-    made = FrameRing.create(CTX, slot_count=3, slot_bytes=FRAME_BYTES)
-    yield made
-    made.close()
 
 
 def test_frames_come_out_in_order_with_their_pixels(ring):
