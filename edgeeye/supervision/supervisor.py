@@ -84,6 +84,15 @@ class Supervisor:
     # -- running ---------------------------------------------------------------------
 
     def run(self) -> RunOutcome:
+        """Entry of the main process's run (``edgeeye run``).
+
+        Reads: the config (again on SIGHUP), the ring's counters, the events the publisher
+        thread passes on, the children's exits.  Writes: the ring and snapshot board (made
+        here, removed here on every exit path), the children, sd_notify.  Stops on SIGINT
+        or SIGTERM, at ``duration``, when a finite source has been classified, or on a
+        fault it cannot fix, which it raises after stopping everything within
+        ``STOP_TIMEOUT_S``.
+        """
         log_queue: LogQueue = self._ctx.Queue()
         listener = logging.handlers.QueueListener(
             log_queue, *logging.getLogger().handlers, respect_handler_level=True
