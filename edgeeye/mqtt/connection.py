@@ -2,7 +2,7 @@
 
 paho reconnects by itself (``reconnect_delay_set``); this decides what to log, and turns
 the refusals no retry can fix (bad credentials, an untrusted certificate) into
-``("refused", line)`` events for the supervisor, which stops the appliance with exit 7.
+``BrokerRefusal`` events for the supervisor, which stops the appliance with exit 7.
 """
 
 from __future__ import annotations

@@ -28,13 +28,11 @@ class Segment:
     def __init__(
         self,
         name: str,
-        size: int,
         buffer: memoryview,
         owner: shared_memory.SharedMemory | None = None,
         mapping: mmap.mmap | None = None,
     ) -> None:
         self.name = name
-        self.size = size
         self.buffer: memoryview | None = buffer
         self._owner = owner  # the creating process only
         self._mapping = mapping  # attached processes only
@@ -62,7 +60,7 @@ class Segment:
         buffer = shm.buf
         if buffer is None:  # typeshed allows it; a new segment is always mapped
             raise ResourceError(f"/dev/shm: {name}: created but not mapped")
-        return cls(name, size, buffer, owner=shm)
+        return cls(name, buffer, owner=shm)
 
     @classmethod
     def attach(cls, name: str, size: int) -> Segment:
@@ -72,7 +70,7 @@ class Segment:
             mapping = mmap.mmap(fd, size)
         finally:
             os.close(fd)
-        return cls(name, size, memoryview(mapping), mapping=mapping)
+        return cls(name, memoryview(mapping), mapping=mapping)
 
     @property
     def view(self) -> memoryview:
@@ -80,10 +78,6 @@ class Segment:
         if self.buffer is None:
             raise ValueError(f"shared-memory segment {self.name} is closed")
         return self.buffer
-
-    @property
-    def owned(self) -> bool:
-        return self._owner is not None
 
     def unlink(self) -> None:
         """Remove the name (owner only); mappings stay valid until closed.  Safe twice."""

@@ -17,15 +17,15 @@ from edgeeye.config.app import AppConfig, load_config
 from edgeeye.config.files import check_broker_files
 from edgeeye.config.sections import ModelConfig
 from edgeeye.errors import ModelError
+from edgeeye.inference import zoo
 from edgeeye.inference.model import ModelSpec, inspect_model
+from edgeeye.sources import make_source
 
 
 def resolve_model_files(config: AppConfig) -> tuple[Path, Path]:
     """The model and labels files a config names, directly or through the manifest."""
     if config.model.path is not None and config.model.labels is not None:
         return config.model.path, config.model.labels
-    from edgeeye.inference import zoo
-
     name = config.model.name or ""
     found = zoo.find_model(name)
     if found is None:
@@ -56,17 +56,19 @@ class ReloadPlan:
 
     def parts(self) -> list[str]:
         """The names of the parts to restart, in the order they are restarted."""
-        touched = {"ring": self.ring, "publisher": self.publisher}
-        touched |= {"workers": self.workers, "capture": self.capture}
-        return [name for name, restart in touched.items() if restart]
+        touched = (
+            ("ring", self.ring),
+            ("publisher", self.publisher),
+            ("workers", self.workers),
+            ("capture", self.capture),
+        )
+        return [name for name, restart in touched if restart]
 
 
 def plan(
     old: AppConfig, new: AppConfig, old_model: ModelSpec, new_model: ModelSpec, slot_bytes: int
 ) -> ReloadPlan:
     """Which parts ``new`` needs restarted, given the ring's current ``slot_bytes``."""
-    from edgeeye.sources import make_source
-
     needed_bytes = make_source(new.source, new_model.input_size).max_frame_bytes()
     return ReloadPlan(
         ring=new.slot_count != old.slot_count or needed_bytes > slot_bytes,
