@@ -53,6 +53,7 @@ class ReloadPlan:
     publisher: bool = False  # broker, topics, outbox: a new MQTT client
     workers: bool = False  # model or its settings, worker count: rolling replacement
     capture: bool = False  # the source, or the model size a camera's lores stream follows
+    frame_bytes: int = 0  # the largest frame the new source writes (sizes a new ring)
 
     def parts(self) -> list[str]:
         """The names of the parts to restart, in the order they are restarted."""
@@ -71,6 +72,7 @@ def plan(
     """Which parts ``new`` needs restarted, given the ring's current ``slot_bytes``."""
     needed_bytes = make_source(new.source, new_model.input_size).max_frame_bytes()
     return ReloadPlan(
+        frame_bytes=needed_bytes,
         ring=new.slot_count != old.slot_count or needed_bytes > slot_bytes,
         publisher=(new.mqtt, new.device_id, new.outbox, new.homeassistant, new.remote_control)
         != (old.mqtt, old.device_id, old.outbox, old.homeassistant, old.remote_control),

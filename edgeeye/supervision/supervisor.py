@@ -262,10 +262,7 @@ class Supervisor:
                 capture.stop(2.0, for_good=False)
             if change.ring:
                 pool.retire(sorted(pool.workers))
-                source = make_source(self.config.source, self.model.input_size)
-                self._ring = ring.recreate(
-                    self._ctx, self.config.slot_count, source.max_frame_bytes()
-                )
+                self._ring = ring.recreate(self._ctx, self.config.slot_count, change.frame_bytes)
                 pool.use_ring(self._ring)
             pool.roll()
             if capture.child is None:
