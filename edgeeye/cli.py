@@ -56,8 +56,12 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _check_config(args: argparse.Namespace) -> int:
-    """The verdict a reload (SIGHUP) would give: config, model and labels all checked."""
+    """The verdict a reload (SIGHUP) would give: config, model and labels all checked; and
+    that the source's libraries import here (picamera2 with this venv's numpy)."""
+    from edgeeye.sources import check_source_imports
+
     config, _model = prepare(args.file)
+    check_source_imports(config.source)
     print(dump_config(config), end="")
     return 0
 

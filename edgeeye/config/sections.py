@@ -81,7 +81,10 @@ class Picamera2SourceConfig(Frozen):
         1280,
         720,
     )
+    # 0: picamera2's video default, 30 fps (FrameDurationLimits 33333 us), not "as fast as
+    # the sensor goes".
     fps: float = Field(0.0, ge=0, le=240)
+    # auto: RGB888 on a Pi 5, YUV420 on a Pi 4 and earlier (picamera2's Platform).
     lores_format: Literal["auto", "YUV420", "RGB888"] = "auto"
 
 

@@ -95,8 +95,19 @@ def resize_bilinear(image: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
     return _resizer(in_h, in_w, out_h, out_w)(image)
 
 
-def yuv420_to_rgb(planar: np.ndarray, height: int, width: int) -> np.ndarray:
-    """I420 (Y plane then quarter-size U and V planes) to RGB, BT.601 limited range."""
+#: (luma offset, luma gain, V->R, U->G, V->G, U->B) per YUV layout: the camera's colour space.
+_YUV_MATRICES = {
+    PixelFormat.YUV420: (16.0, 255 / 219, 1.596, 0.392, 0.813, 2.017),  # BT.601 limited
+    PixelFormat.YUV420_BT709: (16.0, 255 / 219, 1.793, 0.213, 0.533, 2.112),  # BT.709 limited
+    PixelFormat.YUV420_FULL: (0.0, 1.0, 1.402, 0.344, 0.714, 1.772),  # BT.601 full (sYCC)
+}
+
+
+def yuv420_to_rgb(
+    planar: np.ndarray, height: int, width: int, matrix: PixelFormat = PixelFormat.YUV420
+) -> np.ndarray:
+    """I420 (Y plane then quarter-size U and V planes) to RGB with ``matrix``'s coefficients."""
+    offset, gain, v_r, u_g, v_g, u_b = _YUV_MATRICES[matrix]
     flat = planar.reshape(-1)
     y_size = height * width
     c_size = y_size // 4
@@ -106,11 +117,11 @@ def yuv420_to_rgb(planar: np.ndarray, height: int, width: int) -> np.ndarray:
     v = v.astype(np.float32)
     u = np.repeat(np.repeat(u - 128.0, 2, axis=0), 2, axis=1)
     v = np.repeat(np.repeat(v - 128.0, 2, axis=0), 2, axis=1)
-    y = (y - 16.0) * 1.164
+    y = (y - offset) * gain
     rgb = np.empty((height, width, 3), dtype=np.float32)
-    rgb[..., 0] = y + 1.596 * v
-    rgb[..., 1] = y - 0.392 * u - 0.813 * v
-    rgb[..., 2] = y + 2.017 * u
+    rgb[..., 0] = y + v_r * v
+    rgb[..., 1] = y - u_g * u - v_g * v
+    rgb[..., 2] = y + u_b * u
     clipped: np.ndarray = np.clip(rgb + 0.5, 0, 255)
     return clipped.astype(np.uint8)
 
@@ -120,8 +131,8 @@ def to_model_rgb(
 ) -> np.ndarray:
     """A frame view (``pipeline.frames.frame_view``) as RGB uint8 of ``size`` (h, w)."""
     out_h, out_w = size
-    if pixel_format is PixelFormat.YUV420:
-        return resize_bilinear(yuv420_to_rgb(frame, height, width), out_h, out_w)
+    if pixel_format.is_yuv:
+        return resize_bilinear(yuv420_to_rgb(frame, height, width, pixel_format), out_h, out_w)
     resized = resize_bilinear(frame, out_h, out_w)
     if pixel_format is PixelFormat.BGR888:
         resized = resized[..., ::-1]

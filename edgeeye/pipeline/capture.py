@@ -109,7 +109,7 @@ def _capture_loop(ring: FrameRing, source: FrameSource, spec: CaptureSpec) -> No
             FrameDescriptor(
                 slot_index=slot_index,
                 sequence=sequence,
-                capture_ts_ns=time.monotonic_ns(),
+                capture_ts_ns=frame.captured_ns or time.monotonic_ns(),
                 height=frame.height,
                 width=frame.width,
                 pixel_format=frame.pixel_format,

@@ -75,6 +75,16 @@ def make_source(config: SourceConfig, model_size: tuple[int, int]) -> FrameSourc
     return build(config, model_size)
 
 
+def check_source_imports(config: SourceConfig) -> None:
+    """Import what the capture process will import for this source (picamera2 and the
+    camera stack under it), or ``SourceError`` naming why it cannot: ``check-config`` on a
+    Pi finds a broken camera stack before a restart loop does."""
+    if isinstance(config, Picamera2SourceConfig):
+        from edgeeye.sources.picamera import import_picamera2
+
+        import_picamera2(f"camera {config.camera}")
+
+
 def source_names(config: AppConfig) -> tuple[str, ...]:
     """Names for result tags: the images source's file names, else none."""
     if isinstance(config.source, ImagesSourceConfig):

@@ -23,16 +23,24 @@ class PixelFormat(enum.IntEnum):
 
     RGB888 = 1  # height x width x 3, bytes R,G,B
     BGR888 = 2  # height x width x 3, bytes B,G,R (picamera2's "RGB888" on a Pi 5, OpenCV)
-    YUV420 = 3  # I420 planar: Y (h x w), then U and V (h/2 x w/2 each); picamera2 lores on a Pi 4
+    # I420 planar: Y (h x w), then U and V (h/2 x w/2 each); picamera2 lores on a Pi 4.  The
+    # three differ only in the matrix that turns them into RGB, the camera's colour space:
+    YUV420 = 3  # BT.601, limited range (libcamera's Smpte170m: main streams below 1280x720)
+    YUV420_BT709 = 4  # BT.709, limited range (Rec709: picamera2's video default from 720p)
+    YUV420_FULL = 5  # BT.601, full range (sYCC, as JPEG)
+
+    @property
+    def is_yuv(self) -> bool:
+        return self in (PixelFormat.YUV420, PixelFormat.YUV420_BT709, PixelFormat.YUV420_FULL)
 
     def frame_bytes(self, height: int, width: int) -> int:
-        if self is PixelFormat.YUV420:
+        if self.is_yuv:
             return height * width * 3 // 2
         return height * width * 3
 
     def array_shape(self, height: int, width: int) -> tuple[int, ...]:
         """Shape of the numpy view over a frame's bytes."""
-        if self is PixelFormat.YUV420:
+        if self.is_yuv:
             return (height * 3 // 2, width)
         return (height, width, 3)
 
@@ -45,6 +53,9 @@ class CapturedFrame:
     width: int
     pixel_format: PixelFormat
     tag: int = -1
+    #: When the frame was taken on ``time.monotonic_ns()``'s clock, if the source knows
+    #: (a camera's sensor timestamp); 0: capture stamps it as it publishes the frame.
+    captured_ns: int = 0
 
 
 class FrameSource(Protocol):

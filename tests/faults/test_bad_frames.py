@@ -11,7 +11,7 @@ from tests.support.fakes import fake_camera
 from tests.support.processes import lingering, shm_segments
 
 
-def test_a_camera_sending_16_bit_frames_exits_4_naming_it_after_counted_skips(
+def test_a_camera_sending_truncated_frames_exits_4_naming_it_after_counted_skips(
     tmp_path, broker, test_data, subscriber_factory, appliance_factory
 ):
     subscriber = subscriber_factory(broker)
@@ -22,11 +22,13 @@ def test_a_camera_sending_16_bit_frames_exits_4_naming_it_after_counted_skips(
         source="{type: picamera2, fps: 200}",
         supervisor="source_backoff_s: 0.2, source_backoff_max_s: 0.4, source_retries: 2",
     )
-    appliance = appliance_factory(config, env=fake_camera(frame_fault="uint16"))
+    appliance = appliance_factory(config, env=fake_camera(frame_fault="short"))
     assert appliance.wait(60) == 4, appliance.stderr
     subscriber.collect(lambda r: bool(r) and r[-1].payload == b"offline", 10)
     stats = subscriber.json_on("/stats")[-1]
-    cause = "camera 0: frame of uint16 pixels (128x128x3), expected uint8"
+    cause = (
+        "camera 0: RGB888 frame of 24576 bytes (uint8), expected 49152 uint8 (128x128, stride 384)"
+    )
     assert stats["fault"] == f"{cause} (100 unusable frames in a row) (3 failures in a row)"
     assert stats["frames_skipped"] == 300  # three capture processes, 100 frames each
     assert stats["frames_captured"] == 0 and not subscriber.json_on("/result")

@@ -146,7 +146,7 @@ def test_camera_unplugged_and_plugged_back_resumes_with_fresh_sequence_numbers(
     before = arrivals.wait_for(10, timeout=60)
     assert len(before) >= 10
     cable.write_text("unplugged")
-    time.sleep(3)
+    time.sleep(4)  # 2 s until capture gives up waiting for a frame, then failed re-opens
     cable.write_text("plugged")
     replugged = time.monotonic()
     after = arrivals.wait_for(10, since=replugged)
@@ -157,7 +157,8 @@ def test_camera_unplugged_and_plugged_back_resumes_with_fresh_sequence_numbers(
     sequences = [r["sequence"] for r in subscriber.json_on("/result")]
     assert len(sequences) == len(set(sequences)), "a restarted capture reused sequence numbers"
     assert min(r["sequence"] for _, r in after) > max(r["sequence"] for _, r in before)
-    assert "Camera frontend has timed out!; retrying in" in appliance.stderr
+    assert "camera 0: no frame for 2.0 s (camera stopped delivering" in appliance.stderr
+    assert "libcamera found 0 camera(s): none" in appliance.stderr
 
 
 def test_camera_that_never_comes_back_exits_4_and_the_last_stats_say_why(
@@ -178,7 +179,8 @@ def test_camera_that_never_comes_back_exits_4_and_the_last_stats_say_why(
     subscriber.collect(lambda r: bool(r) and r[-1].payload == b"offline", 10)
     stats = _last_stats(subscriber)
     assert stats["fault"] == (
-        "camera 0: cannot open: list index out of range (4 failures in a row)"
+        "camera 0: not found; libcamera found 0 camera(s): none (check the ribbon cable"
+        " and that the camera is enabled) (4 failures in a row)"
     )
     assert stats["restarts"] == {"capture": 3}
     last_line = appliance.stderr.strip().splitlines()[-1]

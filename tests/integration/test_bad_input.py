@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from edgeeye.tools.launcher import edgeeye_command
 from tests.support.appliance import run_once
 from tests.support.configs import write_config
+from tests.support.fakes import fake_camera
 from tests.support.processes import shm_segments
 
 
@@ -116,3 +118,30 @@ def test_ring_larger_than_dev_shm_exits_5_with_both_figures(tmp_path, test_data)
     line = _error_line(completed)
     assert "/dev/shm: the frame ring needs" in line and "MiB are free" in line
     assert shm_segments() <= before
+
+
+def test_check_config_imports_the_camera_stack_as_the_capture_process_will(tmp_path, test_data):
+    """On a Pi whose picamera2 cannot import (absent, or a numpy it was not built against),
+    check-config exits 4 naming the camera and the cause; with the camera stack (here the
+    fake) it passes."""
+    config = write_config(
+        tmp_path / "camera.yaml",
+        f"model: {{path: {test_data}/models/mobilenet_v1_0.25_128_quant.tflite,"
+        f" labels: {test_data}/models/imagenet_labels.txt}}\nsource: {{type: picamera2}}\n",
+    )
+    completed = subprocess.run(
+        edgeeye_command("check-config", str(config)), capture_output=True, text=True
+    )
+    assert completed.returncode == 4, completed.stderr
+    assert _error_line(completed) == (
+        "edgeeye: error: camera 0: picamera2 cannot be imported: No module named 'picamera2'"
+        " (apt install python3-picamera2)"
+    )
+    completed = subprocess.run(
+        edgeeye_command("check-config", str(config)),
+        capture_output=True,
+        text=True,
+        env={**os.environ, **fake_camera()},
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert "type: picamera2" in completed.stdout

@@ -160,7 +160,9 @@ def test_picamera2_source_runs_end_to_end_on_the_fake_camera(
     results = [json.loads(m.payload) for m in received if m.topic.endswith("/result")]
     assert len(results) >= 10
     assert all(len(r["labels"]) == 3 for r in results)
-    expected = "YUV420" if platform == "VC4" else "BGR888"
+    # A Pi 4's main stream takes the square model's shape (720x720), so picamera2 picks
+    # Smpte170m (BT.601) for it; a Pi 5 lores is RGB888, bytes B,G,R.
+    expected = "YUV420 from YUV420" if platform == "VC4" else "BGR888 from RGB888"
     assert f"lores 224x224 {expected}" in appliance.stderr
 
 
