@@ -1,11 +1,12 @@
-"""The Pi's own architecture: the playbook against an emulated arm64 Bookworm machine, and
-one real photograph classified inside it.  Too slow for CI; run it by hand:
+"""The Pi's own architecture: the playbook against an emulated arm64 Trixie (or Bookworm)
+machine, and one real photograph classified inside it.  Too slow for CI; run it by hand:
 
-    sudo .venv/bin/python -m tests.deploy.arm64
+    sudo .venv/bin/python -m tests.deploy.arm64 [--release trixie|bookworm]
 
 It builds (once, cached in $EDGEEYE_DEPLOY_CACHE) the arm64 tree (tests/deploy/make-image
-arm64, 20+ minutes under qemu-user) and a disk image of it, gathers the aarch64 wheels
-(ansible/build-wheels --arch aarch64, from PyPI), boots the image under
+arm64 <release>, 20+ minutes under qemu-user) and a disk image of it, gathers the aarch64
+wheels for the release's Python (ansible/build-wheels --arch aarch64 --python 3.13 or 3.11,
+from PyPI), boots the image under
 qemu-system-aarch64 (-accel tcg, user networking restrict=on: SSH forwarded from a
 127.0.0.1 port, the broker reached through a guestfwd), runs ansible/site.yml twice
 (converge, then idempotence) with an images source holding parrot.jpg and
@@ -30,20 +31,19 @@ from edgeeye.tools.local_broker import free_port
 from tests.support.deploy import Playbook, target_broker
 from tests.support.mqtt import Subscriber
 from tests.support.paths import REPO, TEST_DATA
-from tests.support.targets import CACHE, Target, base_tree
+from tests.support.targets import CACHE, RELEASES, Target, base_tree
 
 GUEST_BROKER = "10.0.2.100"  # the guestfwd address the target publishes to
 IMAGE_EXTRA_MB = 2048  # room for the virtualenv, the wheels and the model
 
 
-def _disk_image(key: Path) -> Path:
+def _disk_image(key: Path, release: str) -> Path:
     """A raw ext4 image of the arm64 tree with our SSH key, made once (mkfs.ext4 -d)."""
-    image = CACHE / "bookworm-arm64.img"
+    image = CACHE / f"{release}-arm64.img"
     if image.exists():
         return image
-    tree = base_tree("arm64")
-    if not (tree / ".complete").exists():
-        subprocess.run(["bash", str(REPO / "tests/deploy/make-image"), "arm64"], check=True)
+    tree = base_tree(release, "arm64")
+    subprocess.run(["bash", str(REPO / "tests/deploy/make-image"), "arm64", release], check=True)
     ssh_dir = tree / "home/pi/.ssh"
     ssh_dir.mkdir(mode=0o700, exist_ok=True)
     (ssh_dir / "authorized_keys").write_text(Path(f"{key}.pub").read_text())
@@ -66,8 +66,8 @@ def _disk_image(key: Path) -> Path:
 class QemuTarget(Target):
     """The arm64 image booted by qemu-system-aarch64; reached on 127.0.0.1:<ssh_port>."""
 
-    def __init__(self, workdir: Path, ssh_key: Path, broker_port: int) -> None:
-        super().__init__("cam-arm64", 0, workdir, ssh_key)
+    def __init__(self, workdir: Path, ssh_key: Path, broker_port: int, release: str) -> None:
+        super().__init__("cam-arm64", 0, workdir, ssh_key, release)
         self.address, self.host_address = "127.0.0.1", GUEST_BROKER
         self.ssh_port = free_port()
         self.mqtt_port = 1883
@@ -75,14 +75,14 @@ class QemuTarget(Target):
         self._qemu: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 600.0) -> QemuTarget:
-        tree = base_tree("arm64")
+        tree = base_tree(self.release, "arm64")
         kernel = sorted((tree / "boot").glob("vmlinuz-*"))[-1]
         initrd = sorted((tree / "boot").glob("initrd.img-*"))[-1]
         self._workdir.mkdir(parents=True, exist_ok=True)
         overlay = self._workdir / "disk.qcow2"
         subprocess.run(
             ["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b",
-             str(_disk_image(self._ssh_key)), str(overlay)],
+             str(_disk_image(self._ssh_key, self.release)), str(overlay)],
             check=True,
         )  # fmt: skip
         # guestfwd runs the relay once per connection the guest opens (a tcp: chardev
@@ -138,6 +138,10 @@ def main() -> int:
     if len(sys.argv) == 3 and sys.argv[1] == "--relay":
         relay(int(sys.argv[2]))
         return 0
+    release = sys.argv[2] if len(sys.argv) == 3 and sys.argv[1] == "--release" else "trixie"
+    if release not in RELEASES or len(sys.argv) not in (1, 3):
+        print("usage: python -m tests.deploy.arm64 [--release trixie|bookworm]")
+        return 2
     if os.geteuid() != 0:
         print("tests.deploy.arm64: run as root (mkfs.ext4 -d of a root-owned tree)")
         return 2
@@ -147,11 +151,19 @@ def main() -> int:
     if not key.exists():
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
     started = time.monotonic()
-    _disk_image(key)
+    _disk_image(key, release)
     figures["image (cached after the first run)"] = f"{time.monotonic() - started:.0f} s"
-    wheels = CACHE / "wheels-aarch64"
+    wheels = CACHE / f"wheels-aarch64-py{RELEASES[release]}"
     subprocess.run(
-        [str(REPO / "ansible/build-wheels"), "--arch", "aarch64", "--out", str(wheels)],
+        [
+            str(REPO / "ansible/build-wheels"),
+            "--arch",
+            "aarch64",
+            "--python",
+            RELEASES[release],
+            "--out",
+            str(wheels),
+        ],
         env={**os.environ, "PYTHON": sys.executable},
         check=True,
         stdout=subprocess.DEVNULL,
@@ -161,7 +173,7 @@ def main() -> int:
     broker = target_broker(["127.0.0.1"], port=guest_port)
     with contextlib.ExitStack() as stack:
         stack.callback(broker.close)
-        target = QemuTarget(work / "target", key, guest_port)
+        target = QemuTarget(work / "target", key, guest_port, release)
         stack.callback(target.stop)
         booted = time.monotonic()
         target.start()

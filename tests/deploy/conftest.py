@@ -12,7 +12,7 @@ import pytest
 
 from tests.support.deploy import bin_path, broken_release, build_wheelhouse
 from tests.support.paths import TEST_DATA
-from tests.support.targets import missing_requirement
+from tests.support.targets import RELEASES, missing_requirement
 
 
 @pytest.fixture(scope="session")
@@ -35,15 +35,31 @@ def ssh_key(deploy_dir: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def wheelhouse(deploy_dir: Path) -> Path:
-    return build_wheelhouse(deploy_dir / "wheels")
+def wheelhouses(deploy_dir: Path) -> Callable[[str], Path]:
+    """The release's wheelhouse for a Debian release (its Python), built once each."""
+    built: dict[str, Path] = {}
+
+    def wheelhouse(release: str) -> Path:
+        if release not in built:
+            built[release] = build_wheelhouse(
+                deploy_dir / f"wheels-{release}", python=RELEASES[release]
+            )
+        return built[release]
+
+    return wheelhouse
+
+
+@pytest.fixture(scope="session")
+def wheelhouse(wheelhouses: Callable[[str], Path]) -> Path:
+    """Trixie's: Raspberry Pi OS as Imager offers it today."""
+    return wheelhouses("trixie")
 
 
 @pytest.fixture(scope="session")
 def broken_wheelhouse(deploy_dir: Path) -> Path:
     """Release 0.1.1, whose workers crash before they load the model: it cannot start."""
     source = broken_release(deploy_dir / "broken-release")
-    return build_wheelhouse(deploy_dir / "broken-wheels", source)
+    return build_wheelhouse(deploy_dir / "broken-wheels", source, python=RELEASES["trixie"])
 
 
 @pytest.fixture

@@ -33,15 +33,16 @@ def bin_path() -> str:
     return str(Path(sys.executable).parent)
 
 
-def build_wheelhouse(folder: Path, source: Path = REPO) -> Path:
-    """The cached dependency wheels plus a wheel of ``source`` built now (no download)."""
+def build_wheelhouse(folder: Path, source: Path = REPO, python: str = "3.13") -> Path:
+    """The cached dependency wheels for ``python`` (and what they are for, wheelhouse.json
+    and requirements.txt) plus a wheel of ``source`` built now (no download)."""
     folder.mkdir(parents=True)
-    for wheel in wheel_cache().glob("*.whl"):
-        if not wheel.name.startswith("edgeeye-"):
-            shutil.copy(wheel, folder)
+    for item in wheel_cache(python=python).iterdir():
+        if not item.name.startswith("edgeeye-"):
+            shutil.copy(item, folder)
     subprocess.run(
-        [str(source / "ansible" / "build-wheels"), "--arch", "x86_64", "--offline",
-         "--out", str(folder)],
+        [str(source / "ansible" / "build-wheels"), "--arch", "x86_64", "--python", python,
+         "--offline", "--out", str(folder)],
         env={**os.environ, "PYTHON": sys.executable},
         check=True,
         capture_output=True,
@@ -66,11 +67,13 @@ def broken_release(folder: Path) -> Path:
     return folder
 
 
-def start_targets(deploy_dir: Path, ssh_key: Path, names: dict[str, int]) -> list[Target]:
+def start_targets(
+    deploy_dir: Path, ssh_key: Path, names: dict[str, int], release: str = "trixie"
+) -> list[Target]:
     targets: list[Target] = []
     try:
         for name, index in names.items():
-            targets.append(Target(name, index, deploy_dir / name, ssh_key).start())
+            targets.append(Target(name, index, deploy_dir / name, ssh_key, release).start())
     except BaseException:
         for target in targets:
             target.stop()

@@ -1,8 +1,8 @@
 """The fakes in tests/fakes, which a child process picks up from its PYTHONPATH.
 
 ``tests/fakes`` holds ``picamera2`` (a camera whose cable a test can pull);
-``tests/fakes/hanging_interpreter`` holds an ``ai_edge_litert`` whose workers hang in
-their first invoke on request.  Product code knows of neither.
+``tests/fakes/hanging_interpreter`` holds an ``ai_edge_litert`` and a ``tflite_runtime``
+whose workers hang in their first invoke on request.  Product code knows of neither.
 """
 
 from __future__ import annotations

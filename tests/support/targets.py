@@ -1,4 +1,5 @@
-"""Booted Debian Bookworm machines for the deploy tests, made and removed by the suite.
+"""Booted Debian machines for the deploy tests, made and removed by the suite: Trixie, as
+Raspberry Pi OS is today, and Bookworm, its legacy release.
 
 Each target is the cached base tree (``make-image``) under a copy-on-write overlay, booted
 by ``systemd-nspawn --boot`` with systemd as PID 1, in a network namespace of its own
@@ -24,13 +25,17 @@ SSH_OPTIONS = (
 )
 
 
-def base_tree(arch: str = "amd64") -> Path:
-    return CACHE / f"bookworm-{arch}"
+#: Each release the suite boots, and the Python it has (the wheelhouse it needs).
+RELEASES = {"trixie": "3.13", "bookworm": "3.11"}
 
 
-def wheel_cache(arch: str = "x86_64") -> Path:
+def base_tree(release: str = "trixie", arch: str = "amd64") -> Path:
+    return CACHE / f"{release}-{arch}"
+
+
+def wheel_cache(arch: str = "x86_64", python: str = "3.13") -> Path:
     """Dependency wheels gathered by ``.ci/setup`` (``ansible/build-wheels``)."""
-    return CACHE / f"wheels-{arch}"
+    return CACHE / f"wheels-{arch}-py{python}"
 
 
 def missing_requirement() -> str | None:
@@ -40,10 +45,11 @@ def missing_requirement() -> str | None:
     for command in ("systemd-nspawn", "ip", "ssh", "ssh-keygen", "mount"):
         if shutil.which(command) is None:
             return f"{command} is not installed (.ci/setup installs it)"
-    if not (base_tree() / ".complete").exists():
-        return f"no base image in {base_tree()} (run tests/deploy/make-image)"
-    if not any(wheel_cache().glob("numpy-*.whl")):
-        return f"no dependency wheels in {wheel_cache()} (run .ci/setup)"
+    for release, python in RELEASES.items():
+        if not (base_tree(release) / ".complete").exists():
+            return f"no base image in {base_tree(release)} (run tests/deploy/make-image)"
+        if not (wheel_cache(python=python) / "wheelhouse.json").exists():
+            return f"no dependency wheels in {wheel_cache(python=python)} (run .ci/setup)"
     return None
 
 
@@ -54,8 +60,11 @@ def _run(*command: str, check: bool = True) -> subprocess.CompletedProcess[str]:
 class Target:
     """One booted machine.  ``start()``, then ``ssh()``; ``stop()`` removes every trace."""
 
-    def __init__(self, name: str, index: int, workdir: Path, ssh_key: Path) -> None:
+    def __init__(
+        self, name: str, index: int, workdir: Path, ssh_key: Path, release: str = "trixie"
+    ) -> None:
         self.name = name
+        self.release = release
         self.host_address = f"10.231.{index}.1"
         self.address = f"10.231.{index}.2"
         self._netns = f"edgeeye-{name}"
@@ -197,7 +206,8 @@ class Target:
             folder.mkdir(parents=True, exist_ok=True)
         _run(
             "mount", "-t", "overlay", "overlay", "-o",
-            f"lowerdir={base_tree()},upperdir={upper},workdir={work}", str(self._root),
+            f"lowerdir={base_tree(self.release)},upperdir={upper},workdir={work}",
+            str(self._root),
         )  # fmt: skip
 
     def _personalise(self) -> None:
