@@ -53,7 +53,7 @@ def _disk_image(key: Path, release: str) -> Path:
     with (tree / "etc/hosts").open("a") as hosts:
         hosts.write("127.0.1.1 cam-arm64\n")
     used_mb = int(subprocess.check_output(["du", "-sm", str(tree)]).split()[0])
-    partial = image.with_suffix(".partial")
+    partial = image.with_name(image.name + ".partial")  # not make-image's tree.partial
     subprocess.run(
         ["mkfs.ext4", "-q", "-F", "-L", "root", "-d", str(tree), str(partial),
          f"{used_mb + IMAGE_EXTRA_MB}M"],
@@ -195,7 +195,8 @@ def main() -> int:
             "edgeeye_model_src": str(TEST_DATA / "models/mobilenet_v2_1.0_224_quant.tflite"),
             "edgeeye_config_extra": {"workers": 2},
         }
-        converge = playbook.run(**host_vars)
+        # Emulated (tcg): about 14 minutes on an idle machine of this kind, more when busy.
+        converge = playbook.run(timeout=3600, **host_vars)
         print(converge.output[-2500:])
         if converge.returncode != 0:
             return 1
@@ -211,7 +212,7 @@ def main() -> int:
             f"{first['source']}: {first['labels'][0]['label']} {first['labels'][0]['score']:.2f},"
             f" inference {first['inference_ms']:.0f} ms (emulated)"
         )
-        again = playbook.run(**host_vars)
+        again = playbook.run(timeout=3600, **host_vars)
         figures["idempotence"] = f"{again.seconds:.0f} s, {again.changed('cam-arm64')} changed"
         figures["machine"] = target.ssh("uname -m; python3 --version").stdout.replace("\n", " ")
         figures["runtime"] = target.ssh(

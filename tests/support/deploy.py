@@ -150,7 +150,9 @@ class Playbook:
         self._vault_password = folder / "vault-password"
         self._vault_password.write_text(VAULT_PASSWORD + "\n")
 
-    def run(self, wheelhouse: Path | None = None, **host_vars: object) -> PlaybookRun:
+    def run(
+        self, wheelhouse: Path | None = None, timeout: float = 900, **host_vars: object
+    ) -> PlaybookRun:
         """One run with these host variables on top; ``wheelhouse`` is the release."""
         hosts = {name: {**values, **host_vars} for name, values in self.hosts.items()}
         for values in hosts.values():
@@ -166,7 +168,7 @@ class Playbook:
                  "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"},
             capture_output=True,
             text=True,
-            timeout=900,
+            timeout=timeout,
             check=False,
         )  # fmt: skip
         seconds = time.monotonic() - started
