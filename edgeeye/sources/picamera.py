@@ -225,26 +225,26 @@ class Picamera2Source:
     def _copy(self, buffer: np.ndarray, slot: memoryview) -> None:
         """The mapped buffer (flat bytes, rows ``stride`` apart) into ``slot`` unpadded."""
         h, w, stride = self.height, self.width, self._stride
-        fmt = self._camera_format
+        fmt, pixel_format = self._camera_format, self.pixel_format
+        assert pixel_format is not None  # read_into checked
         flat = buffer.reshape(-1)
-        needed = (h * 3 // 2 if fmt in ("YUV420", "NV12") else h) * stride
+        needed = (h * 3 // 2 if pixel_format.is_yuv else h) * stride
         if flat.dtype != np.uint8 or flat.size < needed:
             raise BadFrameError(
                 f"{self._name}: {fmt} frame of {flat.nbytes} bytes ({flat.dtype}), expected"
                 f" {needed} uint8 ({w}x{h}, stride {stride})"
             )
-        packed = w * h * 3 if fmt not in ("YUV420", "NV12") else w * h * 3 // 2
+        packed = pixel_format.frame_bytes(h, w)
         if packed > len(slot):
             raise BadFrameError(
                 f"{self._name}: a {w}x{h} frame does not fit the ring's {len(slot)}-byte"
                 " slots, sized at start"
             )
         luma = flat[: h * stride].reshape(h, stride)
-        if fmt not in ("YUV420", "NV12"):
-            target = np.frombuffer(slot, np.uint8, count=h * w * 3).reshape(h, w * 3)
-            np.copyto(target, luma[:, : w * 3])
+        target = np.frombuffer(slot, np.uint8, count=packed)
+        if not pixel_format.is_yuv:
+            np.copyto(target.reshape(h, w * 3), luma[:, : w * 3])
             return
-        target = np.frombuffer(slot, np.uint8, count=h * w * 3 // 2)
         np.copyto(target[: h * w].reshape(h, w), luma[:, :w])
         quarter = (h // 2) * (w // 2)
         u_out = target[h * w : h * w + quarter].reshape(h // 2, w // 2)
