@@ -58,10 +58,12 @@ def _run(args: argparse.Namespace) -> int:
 def _check_config(args: argparse.Namespace) -> int:
     """The verdict a reload (SIGHUP) would give: config, model and labels all checked; and
     that the source's libraries import here (picamera2 with this venv's numpy)."""
-    from edgeeye.sources import check_source_imports
+    from edgeeye.sources import check_source_imports, source_warnings
 
     config, _model = prepare(args.file)
     check_source_imports(config.source)
+    for warning in source_warnings(config.source):
+        print(f"edgeeye: warning: {warning}", file=sys.stderr)
     print(dump_config(config), end="")
     return 0
 

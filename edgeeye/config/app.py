@@ -17,7 +17,7 @@ from pydantic import BeforeValidator, ValidationError, field_validator
 
 from edgeeye.config.files import default_state_dir
 from edgeeye.config.manifest import load_manifest
-from edgeeye.config.messages import describe, key_location
+from edgeeye.config.messages import clip, describe, excerpt, key_location
 from edgeeye.config.sections import (
     TOPIC_LEVEL,
     Frozen,
@@ -35,6 +35,7 @@ from edgeeye.config.sections import (
     SyntheticSourceConfig,
     count_or_auto,
 )
+from edgeeye.config.yaml_text import read_yaml
 from edgeeye.errors import ConfigError
 
 #: Environment variables that override a config value, and the key they override.
@@ -106,28 +107,25 @@ def load_config(path: str | Path | None, environ: Mapping[str, str] | None = Non
     ``path`` None means the built-in defaults (which ``configs/edgeeye.yaml`` spells out).
     """
     label = str(path) if path is not None else "<built-in defaults>"
+    try:
+        return _load(path, label, os.environ if environ is None else environ)
+    except (RecursionError, MemoryError):
+        # The YAML loader's limits should keep both away; should one still happen (in
+        # pydantic, say), a SIGHUP with that file must be refused, not crash the appliance.
+        raise ConfigError(f"{label}: cannot load: too large or too deeply nested") from None
+
+
+def _load(path: str | Path | None, label: str, environ: Mapping[str, str]) -> AppConfig:
     raw: dict[str, Any] = {}
     root_node: yaml.Node | None = None
     if path is not None:
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-            raise ConfigError(f"{label}: cannot read config: {reason}") from exc
-        try:
-            root_node = yaml.compose(text, Loader=yaml.SafeLoader)
-            loaded = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" line {mark.line + 1}" if mark is not None else ""
-            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-            raise ConfigError(f"{label}:{where}: invalid YAML: {problem}") from exc
+        loaded, root_node = read_yaml(Path(path), label)
         if loaded is None:
             loaded = {}
         if not isinstance(loaded, dict):
             raise ConfigError(f"{label}: line 1: the config must be a mapping of keys")
         raw = loaded
-    overridden = _apply_env(raw, os.environ if environ is None else environ)
+    overridden = _apply_env(raw, environ)
     try:
         config = AppConfig.model_validate(raw)
     except ValidationError as exc:
@@ -160,10 +158,18 @@ def _check_model_files(
         value: Path | None = getattr(config.model, key)
         if value is None:
             continue
-        resolved = (base / value.expanduser()).resolve()
-        if not resolved.is_file():
-            where = key_location(label, root, ("model", key))
-            raise ConfigError(f"{where}: {str(value)!r} is not allowed: no such file ({resolved})")
+        where = key_location(label, root, ("model", key))
+        try:
+            resolved = (base / value.expanduser()).resolve()
+            found = resolved.is_file()
+        except (OSError, ValueError, RuntimeError) as exc:  # too long, a NUL, ~nosuchuser
+            reason = exc.strerror if isinstance(exc, OSError) else str(exc).rstrip(".")
+            raise ConfigError(f"{where}: {excerpt(str(value))} is not allowed: {reason}") from None
+        if not found:
+            raise ConfigError(
+                f"{where}: {excerpt(str(value))} is not allowed: no such file"
+                f" ({clip(str(resolved))})"
+            )
         updates[key] = resolved
     if config.model.path is not None and config.model.labels is None:
         where = key_location(label, root, ("model", "path")).replace("model.path", "model.labels")
@@ -175,7 +181,7 @@ def _check_model_files(
         if config.model.name not in known:
             where = key_location(label, root, ("model", "name"))
             raise ConfigError(
-                f"{where}: {config.model.name!r} is not allowed: must be one of"
+                f"{where}: {excerpt(config.model.name)} is not allowed: must be one of"
                 f" {', '.join(sorted(known))} (or set model.path and model.labels)"
             )
     if updates:

@@ -12,7 +12,7 @@ A tagged union's member is the one whose ``Literal`` discriminator has the tag's
 from __future__ import annotations
 
 import types
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Sized
 from dataclasses import dataclass
 from typing import Annotated, Literal, Union, get_args, get_origin
 
@@ -21,6 +21,10 @@ from pydantic import BaseModel, Discriminator, ValidationError
 from pydantic.fields import FieldInfo
 
 Loc = tuple[int | str, ...]
+
+#: The most of a value (or key) a message shows: enough to recognise it, never a whole
+#: file, so a hostile 5000-character value still gets a one-line, readable error.
+EXCERPT_CHARS = 60
 
 
 @dataclass(frozen=True)
@@ -49,10 +53,11 @@ def describe(
         loc, spot = _walk(root_model, error["loc"])
     env_var = overridden.get(tuple(str(part) for part in loc))
     if env_var is not None:
-        where = f"{label}: {'.'.join(str(part) for part in loc)} (from ${env_var})"
+        where = f"{label}: {key_path(loc)} (from ${env_var})"
     else:
         where = key_location(label, root, loc)
     message = error["msg"].removeprefix("Value error, ").replace("Input should be", "must be")
+    message = clip(message, 3 * EXCERPT_CHARS)  # pydantic's own words may quote the input
     if kind == "extra_forbidden":
         return f"{where}: unknown key (allowed: {_allowed_keys(spot)})"
     tags = _tags(spot)
@@ -64,17 +69,62 @@ def describe(
             return f"{where}: required key is missing (one of {choices})"
         given = error["input"]
         tag = given.get(key) if isinstance(given, Mapping) else (error.get("ctx") or {}).get("tag")
-        return f"{where}: {tag!r} is not allowed: must be one of {choices}"
+        return f"{where}: {excerpt(tag)} is not allowed: must be one of {choices}"
     if kind == "missing":
         return f"{where}: required key is missing"
+    if kind == "invalid_key":  # YAML reads `1:` or `null:` as a number or None, not text
+        return f"{where}: keys must be text"
     if isinstance(error["input"], dict):  # a rule across keys: the keys say it, not the dict
         return f"{where}: {message}"
-    return f"{where}: {error['input']!r} is not allowed: {message}"
+    return f"{where}: {excerpt(error['input'])} is not allowed: {message}"
+
+
+def excerpt(value: object, limit: int = EXCERPT_CHARS) -> str:
+    """``repr(value)`` when short; else its first ``limit`` or so characters, an ellipsis
+    and the value's size: ``'aaaa…' (5000 characters)``.  Never raises."""
+    if isinstance(value, str):
+        text = repr(value)
+        if len(text) <= limit:
+            return text
+        shown = value[:limit]
+        while len(repr(shown)) > limit - 1:  # escapes (\x01) make the repr the longer
+            shown = shown[:-1]
+        head = repr(shown)
+        return f"{head[:-1]}…{head[-1]} ({len(value)} characters)"
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**limit:
+        # repr() of an int over 4300 digits raises; YAML's 0x... makes one cheaply.
+        return f"an integer of about {int(value.bit_length() * 0.30103) + 1} digits"
+    try:
+        text = repr(value)
+    except (ValueError, RecursionError):  # a huge int inside, or JSON nested 2000 deep
+        return f"a {type(value).__name__} too large to show"
+    if len(text) <= limit:
+        return text
+    size = f" ({len(value)} items)" if isinstance(value, Sized) else ""
+    return f"{text[: limit - 1]}…{size}"
+
+
+def clip(text: str, limit: int = 2 * EXCERPT_CHARS) -> str:
+    """Plain text (a YAML parser's problem, a path) on one line, at most ``limit`` long."""
+    flat = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text[: limit + 1])
+    return flat if len(flat) <= limit else f"{flat[: limit - 1]}…"
+
+
+def _key_text(part: int | str) -> str:
+    """One key of a path as written, unless it is long or has line breaks in it."""
+    if isinstance(part, str) and part.isprintable() and len(part) <= EXCERPT_CHARS // 2:
+        return part
+    return str(part) if isinstance(part, int) else excerpt(part, EXCERPT_CHARS // 2)
+
+
+def key_path(loc: Sequence[int | str]) -> str:
+    """``mqtt.port``; hostile keys (thousands of characters, newlines) are cut short."""
+    return ".".join(_key_text(part) for part in loc)
 
 
 def key_location(label: str, root: yaml.Node | None, loc: tuple[int | str, ...]) -> str:
     """``FILE: line N: key.path``, or without the line where the key is not in the file."""
-    key = ".".join(str(part) for part in loc) or "<top level>"
+    key = key_path(loc) or "<top level>"
     line = _line_of(root, loc)
     return f"{label}: line {line}: {key}" if line else f"{label}: {key}"
 

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import os
 import re
+import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -37,17 +39,48 @@ def count_or_auto(low: int, high: int) -> Callable[[Any], Any]:
             return value
         if isinstance(value, int) and not isinstance(value, bool) and low <= value <= high:
             return value
-        if isinstance(value, str) and value.isdigit() and low <= int(value) <= high:
+        # isascii: "²".isdigit() is true but int() refuses it; len: int() refuses 5000 digits.
+        digits = isinstance(value, str) and value.isascii() and value.isdigit()
+        if digits and len(value) <= 6 and low <= int(value) <= high:
             return int(value)
         raise ValueError(f"must be a whole number from {low} to {high}, or 'auto'")
 
     return check
 
 
-class Frozen(BaseModel):
-    """Unknown keys are errors; a loaded config never changes."""
+def zero_or_at_least(floor: float, unit: str, zero_means: str) -> AfterValidator:
+    """For a knob whose 0 switches it off and whose tiny values would make the appliance
+    spin (a heartbeat every nanosecond): 0, or at least ``floor``."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    def check(value: float) -> float:
+        if 0 < value < floor:
+            raise ValueError(f"must be 0 ({zero_means}) or at least {floor:g}{unit}")
+        return value
+
+    return AfterValidator(check)
+
+
+def _no_control_characters(value: str) -> str:
+    """Labels never hold control characters (``load_labels`` refuses them), so an entry
+    with one can only be a mistake, or an attack on whatever displays it."""
+    for char in value:
+        if unicodedata.category(char) in ("Cc", "Zl", "Zp"):
+            raise ValueError(f"must not contain control characters (U+{ord(char):04X})")
+    return value
+
+
+#: A label in ``publish.include``/``exclude``: as long as ``load_labels`` allows.
+LabelName = Annotated[
+    str, Field(min_length=1, max_length=200), AfterValidator(_no_control_characters)
+]
+
+
+class Frozen(BaseModel):
+    """Unknown keys are errors; a loaded config never changes.  No number may be NaN or
+    infinite (YAML's ``.nan``, JSON's ``Infinity``): every range check passes or fails
+    them in surprising ways."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class SyntheticSourceConfig(Frozen):
@@ -57,7 +90,8 @@ class SyntheticSourceConfig(Frozen):
     width: int = Field(640, ge=16, le=7680)
     height: int = Field(480, ge=16, le=4320)
     # No camera limits generated frames; the benchmark offers small models thousands a second.
-    fps: float = Field(30.0, ge=0, le=20_000)
+    # 0 or at least 0.01 (a frame every 100 s): below that the pacer would sleep for years.
+    fps: Annotated[float, zero_or_at_least(0.01, "", "unpaced")] = Field(30.0, ge=0, le=20_000)
     stamp: bool = False
 
 
@@ -67,7 +101,8 @@ class ImagesSourceConfig(Frozen):
     type: Literal["images"]
     path: str = Field(min_length=1)
     loop: bool = True
-    fps: float = Field(0.0, ge=0, le=1000)
+    #: 0 (as fast as the pipeline takes them) or 0.01-1000.
+    fps: Annotated[float, zero_or_at_least(0.01, "", "unpaced")] = Field(0.0, ge=0, le=1000)
 
 
 class Picamera2SourceConfig(Frozen):
@@ -82,8 +117,8 @@ class Picamera2SourceConfig(Frozen):
         720,
     )
     # 0: picamera2's video default, 30 fps (FrameDurationLimits 33333 us), not "as fast as
-    # the sensor goes".
-    fps: float = Field(0.0, ge=0, le=240)
+    # the sensor goes"; else 0.01 (a 100 s frame) to 240.
+    fps: Annotated[float, zero_or_at_least(0.01, "", "camera default")] = Field(0.0, ge=0, le=240)
     # auto: RGB888 on a Pi 5, YUV420 on a Pi 4 and earlier (picamera2's Platform).
     lores_format: Literal["auto", "YUV420", "RGB888"] = "auto"
 
@@ -95,7 +130,8 @@ class VideoSourceConfig(Frozen):
     path: str = Field(min_length=1)
     width: int = Field(640, ge=16, le=7680)
     height: int = Field(480, ge=16, le=4320)
-    fps: float = Field(0.0, ge=0, le=1000)
+    #: 0 (the file's or device's own pace) or 0.01-1000.
+    fps: Annotated[float, zero_or_at_least(0.01, "", "unpaced")] = Field(0.0, ge=0, le=1000)
 
 
 SourceConfig = Annotated[
@@ -166,8 +202,8 @@ class MqttConfig(Frozen):
     #: MQTT 5: a result, snapshot or error not delivered within this is dropped by the
     #: broker (0: never); status, stats, settings and discovery never expire.
     message_expiry_s: int = Field(3600, ge=0, le=2**32 - 1)
-    #: Seconds between stats messages.
-    stats_interval: float = Field(10.0, ge=0.5, le=3600)
+    #: Seconds between stats messages (1-3600: each one is a JSON document on the wire).
+    stats_interval: float = Field(10.0, ge=1, le=3600)
 
     @model_validator(mode="after")
     def _one_password_source(self) -> MqttConfig:
@@ -212,10 +248,20 @@ class SupervisorConfig(Frozen):
     source_retries: int = Field(5, ge=0, le=1000)
     #: First retry delay; doubled after each failure, up to ``source_backoff_max_s``.
     source_backoff_s: float = Field(1.0, ge=0.1, le=60)
+    #: At least ``source_backoff_s`` (checked below).
     source_backoff_max_s: float = Field(30.0, ge=0.1, le=3600)
     #: No frame classified for this long (capture retries aside) means stalled: the
     #: systemd watchdog stops being fed.  Keep it above the source's frame interval.
     progress_timeout_s: float = Field(30.0, ge=1, le=86400)
+
+    @model_validator(mode="after")
+    def _backoff_grows(self) -> SupervisorConfig:
+        if self.source_backoff_max_s < self.source_backoff_s:
+            raise ValueError(
+                f"source_backoff_max_s ({self.source_backoff_max_s:g}) must be at least"
+                f" source_backoff_s ({self.source_backoff_s:g})"
+            )
+        return self
 
 
 class HomeAssistantConfig(Frozen):
@@ -242,14 +288,18 @@ class PublishConfig(Frozen):
     score_threshold: float | None = Field(None, ge=0.0, le=1.0)
     #: on_change: after a change is sent, the next waits this long (flicker between two
     #: labels sends one change per hold, not one per frame).  Snapshots follow it too.
-    hold_s: float = Field(1.0, ge=0.0, le=3600)
-    #: At most this many results a second (0: no limit).
-    max_rate: float = Field(0.0, ge=0.0, le=1000)
-    #: on_change: with nothing sent for this long, the current state is sent again (0: never).
-    heartbeat_s: float = Field(60.0, ge=0.0, le=86400)
+    #: 0 (no hold) or 0.05-3600 s.
+    hold_s: Annotated[float, zero_or_at_least(0.05, " s", "no hold")] = Field(1.0, ge=0.0, le=3600)
+    #: At most this many results a second: 0 (no limit) or 0.01 (one per 100 s) to 1000.
+    max_rate: Annotated[float, zero_or_at_least(0.01, "", "no limit")] = Field(0.0, ge=0.0, le=1000)
+    #: on_change: with nothing sent for this long, the current state is sent again:
+    #: 0 (never) or 1-86400 s (a heartbeat a nanosecond would be every frame and more).
+    heartbeat_s: Annotated[float, zero_or_at_least(1, " s", "off")] = Field(60.0, ge=0.0, le=86400)
     #: Only these labels are published (empty: all); ``exclude`` are never published.
-    include: tuple[str, ...] = ()
-    exclude: tuple[str, ...] = ()
+    #: At most 1000 labels of 1-200 characters each, no control characters: remote
+    #: commands set these too.
+    include: tuple[LabelName, ...] = Field((), max_length=1000)
+    exclude: tuple[LabelName, ...] = Field((), max_length=1000)
 
 
 class SnapshotConfig(Frozen):
@@ -266,9 +316,16 @@ class SnapshotConfig(Frozen):
 
 
 class RemoteControlConfig(Frozen):
-    """Accept live settings on ``<prefix>/<device>/set/...`` (see the README)."""
+    """Accept live settings on ``<prefix>/<device>/set/...`` (see the README).
+
+    ``allow``: the settings a remote command may change; a command for any other is
+    refused.  ``snapshot`` must be listed explicitly to let a remote command switch
+    snapshots on: unless it is allowed, a remote ``set/snapshot on`` is refused, so a
+    camera whose YAML says ``snapshot.enabled: false`` never sends pictures of the room
+    because someone who can publish to the broker asked it to."""
 
     enabled: bool = False
+    allow: tuple[Literal["min_score", "publish", "snapshot"], ...] = ("min_score", "publish")
 
 
 class LoggingConfig(Frozen):

@@ -9,32 +9,88 @@ clear line instead of failing in every worker later.  Workers run it through
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from edgeeye.config.messages import clip, excerpt
 from edgeeye.errors import ModelError
 from edgeeye.inference.interpreter import load_interpreter
 
-_NUMBERED = re.compile(r"^\s*(\d+)[\s:]+(.*\S)\s*$")
+# ASCII only: Unicode's \s and \d would take U+0085 for a separator and "٣" for a number.
+_NUMBERED = re.compile(r"^(\d+)[ \t:]+(.*\S)$", re.ASCII)
+_BOM = b"\xef\xbb\xbf"
+#: Far above any classifier's label file (ImageNet's is 10 kB, 1001 lines); a file past
+#: these is not a labels file, and is not read further.
+MAX_LABELS_BYTES = 1_000_000
+MAX_LABELS = 100_000
+#: Longer than any class name; labels go into every result and Home Assistant's UI.
+MAX_LABEL_CHARS = 200
+# Line breaks (Zl, Zp) as well as Cc: a label is one line of every message it is in.
+_CONTROL = ("Cc", "Zl", "Zp")
 
 
 def load_labels(path: Path) -> tuple[str, ...]:
-    """One label per line, index-aligned with the output; "N label" lines are accepted too."""
-    try:
-        lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ModelError(f"labels {path}: cannot read: {exc}") from exc
+    """One label per line, index-aligned with the output; "N label" lines are accepted too.
+
+    Lines are split on LF (CRLF too); a UTF-8 BOM is skipped.  A label with a control
+    character, one over ``MAX_LABEL_CHARS``, bytes that are not UTF-8, or a file past
+    ``MAX_LABELS_BYTES`` or ``MAX_LABELS`` lines is refused with the file and its line.
+    """
+    lines = [line.removesuffix("\r").strip(" \t") for line in _read_labels(path).split("\n")]
     while lines and not lines[-1]:
         lines.pop()
     if not lines:
         raise ModelError(f"labels {path}: the file is empty")
-    numbered = [_NUMBERED.match(line) for line in lines]
-    if all(numbered):
-        by_index = {int(m.group(1)): m.group(2) for m in numbered if m}
+    if len(lines) > MAX_LABELS:
+        raise ModelError(f"labels {path}: more than {MAX_LABELS:,} lines")
+    numbered = [match for line in lines if (match := _NUMBERED.match(line))]
+    if len(numbered) == len(lines):
+        by_index: dict[int, str] = {}
+        for number, match in enumerate(numbered, 1):
+            digits, label = match.groups()
+            if len(digits) > len(str(MAX_LABELS)) or int(digits) >= MAX_LABELS:
+                raise ModelError(
+                    f"labels {path}: line {number}: label number {clip(digits, 12)}"
+                    f" is over {MAX_LABELS - 1}"
+                )
+            by_index[int(digits)] = _checked(path, number, label)
         return tuple(by_index.get(i, str(i)) for i in range(max(by_index) + 1))
-    return tuple(lines)
+    return tuple(_checked(path, number, line) for number, line in enumerate(lines, 1))
+
+
+def _read_labels(path: Path) -> str:
+    try:
+        with path.open("rb") as file:
+            data = file.read(MAX_LABELS_BYTES + 1)
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+        raise ModelError(f"labels {path}: cannot read: {exc}") from exc
+    if len(data) > MAX_LABELS_BYTES:
+        raise ModelError(f"labels {path}: larger than {MAX_LABELS_BYTES:,} bytes")
+    data = data.removeprefix(_BOM)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ModelError(f"labels {path}: line {line}: not UTF-8 text") from None
+
+
+def _checked(path: Path, number: int, label: str) -> str:
+    """``label`` from line ``number``, if it can go into a one-line message or payload."""
+    for char in label:
+        if unicodedata.category(char) in _CONTROL:
+            raise ModelError(
+                f"labels {path}: line {number}: control character U+{ord(char):04X}"
+                f" in {excerpt(label)}"
+            )
+    if len(label) > MAX_LABEL_CHARS:
+        raise ModelError(
+            f"labels {path}: line {number}: label longer than {MAX_LABEL_CHARS} characters:"
+            f" {excerpt(label)}"
+        )
+    return label
 
 
 @dataclass(frozen=True)

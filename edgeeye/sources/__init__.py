@@ -85,6 +85,17 @@ def check_source_imports(config: SourceConfig) -> None:
         import_picamera2(f"camera {config.camera}")
 
 
+def source_warnings(config: SourceConfig) -> list[str]:
+    """What ``check-config`` can already tell will be skipped, one line each: for an images
+    folder, the files whose headers show them unusable (no pixel is decoded)."""
+    if isinstance(config, ImagesSourceConfig):
+        from edgeeye.sources.images import ImagesSettings, ImagesSource
+
+        source = ImagesSource(ImagesSettings(config.path, config.loop, config.fps))
+        return [f"{problem} (it will be skipped)" for problem in source.header_problems()]
+    return []
+
+
 def source_names(config: AppConfig) -> tuple[str, ...]:
     """Names for result tags: the images source's file names, else none."""
     if isinstance(config.source, ImagesSourceConfig):

@@ -6,8 +6,11 @@ from __future__ import annotations
 import shutil
 import signal
 
-from tests.support.configs import small_model_config
+from tests.support.appliance import run_to_end
+from tests.support.configs import photo_config, photo_sequence, small_model_config
 from tests.support.fakes import fake_camera
+from tests.support.images import png_claiming
+from tests.support.paths import EXPECTED_TOP1
 from tests.support.processes import lingering, shm_segments
 
 
@@ -70,3 +73,30 @@ def test_a_truncated_frame_now_and_then_is_skipped_and_the_rest_classified(
     assert stats["restarts"] == {} and stats["fault"] is None
     assert appliance.stderr.count("skipped a frame: image ") == 1, appliance.stderr
     assert f"image {images / 'b_cut.bmp'}: cannot decode" in appliance.stderr
+
+
+def test_a_decompression_bomb_among_photos_is_skipped_and_the_photos_classified(
+    tmp_path, broker, test_data, subscriber_factory, appliance_factory
+):
+    """A 60000x60000 PNG of under 1 kB in a folder read once: it was a traceback and exit 1
+    (a restart loop under systemd); now it is one counted skip named once in the log."""
+    subscriber = subscriber_factory(broker)
+    names = ["cat.bmp", "parrot.jpg", "grace_hopper.bmp"]
+    images = photo_sequence(tmp_path / "images", test_data, names)
+    bomb = images / "001_bomb.png"  # between the cat and the parrot in name order
+    bomb.write_bytes(png_claiming(60000, 60000))
+    config = photo_config(
+        tmp_path, broker.port, test_data, f"{{type: images, path: {images}, loop: false}}"
+    )
+    appliance = run_to_end(appliance_factory, config, subscriber)
+    results = subscriber.json_on("/result")
+    assert sorted((r["source"], r["labels"][0]["label"]) for r in results) == [
+        (f"{position:03d}_{name}", EXPECTED_TOP1[name]) for position, name in enumerate(names)
+    ]
+    stats = subscriber.json_on("/stats")[-1]
+    assert (stats["frames_captured"], stats["frames_skipped"]) == (3, 1)
+    assert stats["fault"] is None and stats["restarts"] == {}
+    named = [line for line in appliance.stderr.splitlines() if str(bomb) in line]
+    assert len(named) == 1, appliance.stderr
+    assert "skipped a frame: image" in named[0] and "decompression bomb" in named[0]
+    assert "Traceback" not in appliance.stderr

@@ -11,6 +11,7 @@ from edgeeye.tools.launcher import edgeeye_command
 from tests.support.appliance import run_once
 from tests.support.configs import write_config
 from tests.support.fakes import fake_camera
+from tests.support.images import png_claiming
 from tests.support.processes import shm_segments
 
 
@@ -89,18 +90,53 @@ def test_labels_count_mismatch_exits_3(tmp_path, test_data):
     )
 
 
-def test_missing_images_exit_4_naming_the_path(tmp_path, test_data):
-    completed = _run(
-        _model_config(
-            tmp_path,
-            test_data,
-            "mobilenet_v1_0.25_128_quant.tflite",
-            "imagenet_labels.txt",
-            f"source: {{type: images, path: {tmp_path}/no-such-folder}}\n",
-        )
+def _images_config(tmp_path, test_data, folder) -> object:
+    """The small model on an images source reading ``folder``."""
+    return _model_config(
+        tmp_path,
+        test_data,
+        "mobilenet_v1_0.25_128_quant.tflite",
+        "imagenet_labels.txt",
+        f"source: {{type: images, path: {folder}}}\n",
     )
+
+
+def test_missing_images_exit_4_naming_the_path(tmp_path, test_data):
+    completed = _run(_images_config(tmp_path, test_data, tmp_path / "no-such-folder"))
     assert completed.returncode == 4
     assert "no-such-folder" in _error_line(completed)
+
+
+def test_a_folder_of_only_a_decompression_bomb_exits_4_naming_the_file(tmp_path, test_data):
+    """It was Pillow's DecompressionBombError as a traceback and exit 1."""
+    folder = tmp_path / "images"
+    folder.mkdir()
+    (folder / "bomb.png").write_bytes(png_claiming(60000, 60000))
+    completed = _run(_images_config(tmp_path, test_data, folder))
+    assert completed.returncode == 4, completed.stderr
+    assert _error_line(completed).startswith(
+        f"edgeeye: error: images source {folder}: no usable image; image {folder / 'bomb.png'}:"
+        " not decoded, a possible decompression bomb: Image size (3600000000 pixels)"
+    )
+    assert "Traceback" not in completed.stderr
+
+
+def test_check_config_warns_of_a_decompression_bomb_among_photos(tmp_path, test_data):
+    """Finding 3: the bomb passed check-config without a word; run then died on it."""
+    folder = tmp_path / "images"
+    folder.mkdir()
+    (folder / "bomb.png").write_bytes(png_claiming(60000, 60000))
+    (folder / "parrot.jpg").symlink_to(test_data / "images" / "parrot.jpg")
+    config = _images_config(tmp_path, test_data, folder)
+    completed = subprocess.run(
+        edgeeye_command("check-config", str(config)), capture_output=True, text=True
+    )
+    assert completed.returncode == 0, completed.stderr
+    warnings = [line for line in completed.stderr.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and warnings[0].startswith(
+        f"edgeeye: warning: image {folder / 'bomb.png'}: not decoded, a possible decompression"
+    )
+    assert warnings[0].endswith("(it will be skipped)")
 
 
 def test_ring_larger_than_dev_shm_exits_5_with_both_figures(tmp_path, test_data):

@@ -30,7 +30,7 @@ model:
   path: {test_data}/models/{model}.tflite
   labels: {test_data}/models/imagenet_labels.txt
 workers: {workers}
-mqtt: {{host: 127.0.0.1, port: {port}, stats_interval: 0.5}}
+mqtt: {{host: 127.0.0.1, port: {port}, stats_interval: 1}}
 """
 
 
@@ -123,6 +123,49 @@ def test_an_invalid_edit_is_refused_and_the_appliance_keeps_classifying(
     stats = subscriber.json_on("/stats")[-1]
     assert stats["config_rejected"].startswith(expected)
     assert stats["config_reloads"] == 0
+    assert {r["model"] for r in subscriber.json_on("/result")} == {SMALL}
+
+
+def test_hostile_edits_are_refused_and_the_appliance_keeps_classifying(
+    tmp_path, broker, test_data, subscriber_factory, appliance_factory
+):
+    """3000 levels of nesting and an alias bomb: each reload is refused in one line, in
+    milliseconds, and the appliance never stops classifying on the old config."""
+    config, subscriber, appliance = _classifying(
+        tmp_path, broker, test_data, subscriber_factory, appliance_factory, 20
+    )
+    bomb = 'lol0: &lol0 "lol"\n' + "".join(
+        f"lol{n}: &lol{n} [{','.join([f'*lol{n - 1}'] * 9)}]\n" for n in range(1, 10)
+    )
+    hostile = [
+        ("a: " + "[" * 3000 + "]" * 3000 + "\n", f"{config}: line 1: nested deeper than 32 levels"),
+        (bomb, f"{config}: line 2: YAML aliases (*name) are not allowed in the config"),
+    ]
+    for text, expected in hostile:
+        config.write_text(text)
+        seen = len(subscriber.received)
+        appliance.signal(signal.SIGHUP)
+        subscriber.collect(
+            lambda r, seen=seen, expected=expected: any(
+                m.topic.endswith("/stats") and json.loads(m.payload)["config_rejected"] == expected
+                for m in r[seen:]
+            ),
+            30,
+        )
+        mark = len(subscriber.received)
+        subscriber.collect(
+            lambda r, mark=mark: sum(m.topic.endswith("/result") for m in r[mark:]) >= 20, 30
+        )
+    assert appliance.process.poll() is None
+    appliance.signal(signal.SIGTERM)
+    assert appliance.wait(30) == 0, appliance.stderr
+    subscriber.collect(lambda r: bool(r) and r[-1].payload == b"offline", 10)
+    assert appliance.stderr.count("config edit rejected") == 2
+    for _, expected in hostile:
+        assert f"still running the previous config: {expected}\n" in appliance.stderr
+    assert "Traceback" not in appliance.stderr
+    stats = subscriber.json_on("/stats")[-1]
+    assert stats["config_rejected"] == hostile[-1][1] and stats["config_reloads"] == 0
     assert {r["model"] for r in subscriber.json_on("/result")} == {SMALL}
 
 

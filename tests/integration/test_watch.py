@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import select
 import signal
 import subprocess
@@ -64,6 +65,81 @@ workers: 1
 mqtt: {{host: 127.0.0.1, port: {broker.port}}}
 """,
     )
+
+
+def _result(label: object, score: object = 0.5) -> bytes:
+    return json.dumps({"labels": [{"index": 89, "label": label, "score": score}]}).encode()
+
+
+GOOD = {"labels": [{"index": 89, "label": "macaw", "score": 0.9}]}
+#: (topic, payload, understood) after the probe: the messages issue 15 found watch dying
+#: on, the escapes it printed raw, 1 MB of noise, then a good result.
+HOSTILE = [
+    ("edgeeye/cam1/result", json.dumps({"labels": [{"score": 0.5}]}).encode(), False),
+    ("edgeeye/cam1/result", _result(7), False),
+    ("edgeeye/cam2/result", _result("\x1b[2Jevil"), True),  # JSON's \u001b: an ESC once read
+    ("edgeeye/cam2/result", b'{"labels": [{"label": "\x1b[2J", "score": 0.5}]}', False),  # raw
+    ("edgeeye/cam1/status", b"\x1b]0;owned\x07\x1b[2Jonline", True),
+    ("edgeeye/cam1/result", random.Random(15).randbytes(1 << 20), False),
+    ("edgeeye/cam1/result", json.dumps(GOOD).encode(), True),
+]
+CLEAR = b"\x1b[H\x1b[2J"  # watch's own cursor codes, before each table
+
+
+def _stdout_until(process: subprocess.Popen[bytes], text: bytes, timeout: float) -> bytes:
+    said = b""
+    deadline = time.monotonic() + timeout
+    while text not in said:
+        left = deadline - time.monotonic()
+        assert left > 0, f"watch did not print {text!r} within {timeout} s: {said!r}"
+        if select.select([process.stdout], [], [], left)[0]:
+            said += os.read(process.stdout.fileno(), 65536)
+    return said
+
+
+def _publish_hostile(broker) -> None:
+    publish.multiple([(topic, payload, 1, False) for topic, payload, _ in HOSTILE],
+                     hostname="127.0.0.1", port=broker.port)  # fmt: skip
+
+
+def test_watch_table_outlives_hostile_payloads_and_shows_the_good_result(broker):
+    publish.single("edgeeye/probe/status", "online", qos=1, retain=True,
+                   hostname="127.0.0.1", port=broker.port)  # fmt: skip
+    process = subprocess.Popen(
+        edgeeye_command("watch", "--port", str(broker.port), "--duration", "8"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    shown = _stdout_until(process, b"\nprobe ", 30)  # subscribed: the retained probe is in
+    _publish_hostile(broker)
+    out, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err  # --duration ran out: it stopped on its own terms
+    tables = (shown + out).split(CLEAR)
+    assert tables[0] == b"" and len(tables) > 3
+    assert all(b"\x1b" not in table for table in tables), "an ESC from a payload was printed"
+    *table, footer = tables[-1].decode().splitlines()
+    rows = {line.split()[0]: line for line in table[1:]}
+    assert rows["cam1"].split()[2:4] == ["macaw", "0.90"]
+    assert rows["cam1"].split()[1].startswith("\\x1b]0;owned")  # the status, escaped
+    assert rows["cam2"].split()[1:4] == ["?", "\\x1b[2Jevil", "0.50"]
+    not_understood = sum(not understood for _, _, understood in HOSTILE)
+    assert footer.startswith(f"{not_understood} messages not understood; the last,")
+    assert footer.endswith("cam1/result: 1048576 bytes, over the 64 KiB read")
+    assert b"failed" not in err, err
+
+
+def test_watch_json_outlives_hostile_payloads_line_by_line(broker):
+    watch = _watch(broker)
+    _publish_hostile(broker)
+    time.sleep(1.0)
+    lines, err = _stop(watch)
+    assert "failed" not in err, err
+    kept = [line for line in lines if line["device"] in ("cam1", "cam2")]
+    assert [(line["topic"], "not_understood" not in line) for line in kept] == [
+        (topic, understood) for topic, _, understood in HOSTILE
+    ]
+    assert kept[2]["payload"]["labels"][0]["label"] == "\x1b[2Jevil"  # as published, in JSON
+    assert kept[-1]["payload"] == GOOD
 
 
 def test_watch_json_prints_exactly_what_was_published(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import shutil
 import time
+import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,9 +13,10 @@ from PIL import Image
 
 from edgeeye.errors import BadFrameError, SourceError
 from edgeeye.sources.frame import PixelFormat, read_stamps
-from edgeeye.sources.images import ImagesSettings, ImagesSource
+from edgeeye.sources.images import MAX_FRAME_PIXELS, ImagesSettings, ImagesSource
 from edgeeye.sources.synthetic import SyntheticSettings, SyntheticSource
 from edgeeye.sources.video import VideoSettings, VideoSource
+from tests.support.images import png_claiming
 
 NAMES = ["cat.bmp", "cat_1080p.jpg", "cat_720p.jpg", "grace_hopper.bmp", "parrot.jpg"]
 
@@ -92,6 +95,94 @@ def test_nothing_to_read_is_a_source_error_naming_the_path(tmp_path):
         ImagesSource(ImagesSettings(str(tmp_path))).files()
     with pytest.raises(SourceError, match="nowhere"):
         ImagesSource(ImagesSettings(str(tmp_path / "nowhere" / "*.jpg"))).max_frame_bytes()
+
+
+def _folder(tmp_path: Path, test_data: Path, extra: dict[str, bytes]) -> Path:
+    shutil.copy(test_data / "images" / "parrot.jpg", tmp_path / "a_parrot.jpg")
+    shutil.copy(test_data / "images" / "cat.bmp", tmp_path / "z_cat.bmp")
+    for name, content in extra.items():
+        (tmp_path / name).write_bytes(content)
+    return tmp_path
+
+
+def _read_all(source: ImagesSource) -> tuple[list[tuple[int, int, int]], list[str]]:
+    """(tag, width, height) of every frame read in one pass, and the skips' messages."""
+    source.open()
+    slot = memoryview(bytearray(source.max_frame_bytes()))
+    frames, skipped = [], []
+    for sequence in range(len(source.files())):
+        try:
+            frame = source.read_into(slot, sequence)
+        except BadFrameError as exc:
+            skipped.append(str(exc))
+            continue
+        assert frame is not None
+        frames.append((frame.tag, frame.width, frame.height))
+    assert source.read_into(slot, 99) is None
+    return frames, skipped
+
+
+def test_a_decompression_bomb_is_a_bad_frame_and_does_not_size_the_ring(tmp_path, test_data):
+    bomb = png_claiming(60000, 60000)
+    assert len(bomb) < 1024
+    folder = _folder(tmp_path, test_data, {"m_bomb.png": bomb})
+    source = ImagesSource(ImagesSettings(str(folder), loop=False))
+    assert source.max_frame_bytes() == 512 * 929 * 3  # the parrot, the largest usable
+    assert source.header_problems() == [
+        f"image {folder / 'm_bomb.png'}: not decoded, a possible decompression bomb: Image size"
+        " (3600000000 pixels) exceeds limit of 178956970 pixels, could be decompression bomb"
+        " DOS attack."
+    ]
+    frames, skipped = _read_all(source)
+    assert frames == [(0, 512, 929), (2, 512, 341)]  # the parrot and the cat
+    assert skipped == source.header_problems()
+
+
+def test_between_pillows_warning_and_error_is_a_bad_frame_not_a_warning(tmp_path, test_data):
+    folder = _folder(tmp_path, test_data, {"m_wide.png": png_claiming(10000, 10000)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # Pillow's DecompressionBombWarning must not escape
+        frames, skipped = _read_all(ImagesSource(ImagesSettings(str(folder), loop=False)))
+    assert [tag for tag, _w, _h in frames] == [0, 2]
+    assert len(skipped) == 1
+    assert skipped[0].startswith(f"image {folder / 'm_wide.png'}: not decoded, a possible")
+    assert "(100000000 pixels) exceeds limit of 89478485 pixels" in skipped[0]
+
+
+def test_over_the_pixel_limit_but_under_pillows_is_skipped_undecoded(tmp_path, test_data):
+    folder = _folder(tmp_path, test_data, {})
+    Image.new("P", (9000, 5000), 3).save(folder / "m_huge.png")  # 45 MP, a few kB
+    source = ImagesSource(ImagesSettings(str(folder), loop=False))
+    assert source.max_frame_bytes() == 512 * 929 * 3
+    frames, skipped = _read_all(source)
+    assert [tag for tag, _w, _h in frames] == [0, 2]
+    assert skipped == [
+        f"image {folder / 'm_huge.png'}: 9000x5000 is over the 40-megapixel limit for images;"
+        " not decoded"
+    ]
+
+
+def test_an_image_over_the_frame_limit_is_scaled_down_to_fit(test_data):
+    path = test_data / "images" / "cat_1080p.jpg"
+    source = ImagesSource(ImagesSettings(str(path), loop=False, max_frame_pixels=640 * 400))
+    assert source.max_frame_bytes() <= 640 * 400 * 3
+    frame, pixels = _read(source)
+    assert (frame.width, frame.height) == (674, 379)  # 16:9 kept, 255,446 pixels
+    expected = np.asarray(Image.open(path).convert("RGB").resize((674, 379)), np.float32)
+    assert np.abs(pixels.astype(np.float32) - expected).mean() < 8  # the same picture
+    assert ImagesSource(ImagesSettings(str(path))).max_frame_bytes() == 1920 * 1080 * 3
+    assert MAX_FRAME_PIXELS * 3 < 25_000_000  # the largest slot any image folder asks for
+
+
+def test_a_folder_of_only_unusable_images_fails_at_start_naming_one(tmp_path):
+    (tmp_path / "bomb.png").write_bytes(png_claiming(60000, 60000))
+    (tmp_path / "text.jpg").write_bytes(b"not a picture")
+    with pytest.raises(
+        SourceError,
+        match=rf"^images source {tmp_path}: no usable image; image {tmp_path / 'bomb.png'}: "
+        "not decoded, a possible decompression bomb: ",
+    ):
+        ImagesSource(ImagesSettings(str(tmp_path))).max_frame_bytes()
 
 
 def test_synthetic_frames_have_the_shape_vary_and_carry_the_stamp():

@@ -5,13 +5,23 @@ from __future__ import annotations
 import json
 
 from edgeeye.publish.stats import Latency, PipelineCounts, PublisherCounts, Stats
-from edgeeye.tools.watch import DeviceView, render_table
+from edgeeye.tools.watch import DeviceView, NotUnderstoodTally, render_table
+from edgeeye.tools.watch_messages import NotUnderstood, Reading, parse_message
+
+
+def _apply(view: DeviceView, tally: NotUnderstoodTally, topic: str, payload: bytes) -> None:
+    reading = parse_message(topic, payload)
+    if isinstance(reading, Reading):
+        view.apply(reading)
+    else:
+        tally.add(reading)
 
 
 def test_the_table_shows_status_label_fps_latency_drops_restarts_and_age():
-    view = DeviceView()
-    view.update("status", "online")
-    view.update("result", {"labels": [{"index": 89, "label": "macaw", "score": 0.9961}]})
+    view, tally = DeviceView(), NotUnderstoodTally()
+    _apply(view, tally, "edgeeye/cam1/status", b"online")
+    result = {"labels": [{"index": 89, "label": "macaw", "score": 0.9961}]}
+    _apply(view, tally, "edgeeye/cam1/result", json.dumps(result).encode())
     stats = Stats.build(
         "cam1",
         60.0,
@@ -19,15 +29,48 @@ def test_the_table_shows_status_label_fps_latency_drops_restarts_and_age():
         PublisherCounts(29.84, 0, 0, 0, 0, 0, 0, 0),
         Latency(p50=10.0, p95=20.0, p99=38.21, max=40.0),
     )
-    view.update("stats", json.loads(stats.payload()))
-    view.update("stats", {"fps": 1.0})  # not edgeeye's stats document: ignored
+    _apply(view, tally, "edgeeye/cam1/stats", stats.payload())
+    _apply(view, tally, "edgeeye/cam1/stats", b'{"fps": 1.0}')  # not edgeeye's stats: counted
     idle = DeviceView()  # seen only as offline, nothing classified yet
-    idle.update("status", "offline")
-    table = render_table({"cam1": view, "attic": idle}, now=view.last_seen + 3)
-    header, attic, cam1 = table.splitlines()
+    _apply(idle, tally, "edgeeye/attic/status", b"offline")
+    table = render_table({"cam1": view, "attic": idle}, view.last_seen + 3, tally)
+    header, attic, cam1, footer = table.splitlines()
     assert header.split() == [
         "device", "status", "label", "score", "fps", "p99", "ms", "dropped", "restarts", "seen",
     ]  # fmt: skip
     assert cam1.split() == ["cam1", "online", "macaw", "1.00", "29.8", "38.2", "14", "3", "3",
                             "s", "ago"]  # fmt: skip
     assert attic.split()[:3] == ["attic", "offline", "-"]
+    assert footer == (
+        "1 message not understood; the last, cam1/stats: not this edgeeye's stats: device"
+    )
+
+
+def test_a_result_nothing_passed_min_score_in_shows_no_label():
+    reading = parse_message("edgeeye/cam1/result", b'{"labels": []}')
+    assert reading == Reading("cam1", "result", {"labels": []}, label="", score=None)
+
+
+def test_what_each_broken_result_is_called():
+    def reason(payload: bytes) -> str:
+        reading = parse_message("edgeeye/cam1/result", payload)
+        assert isinstance(reading, NotUnderstood) and reading.device == "cam1"
+        return reading.reason
+
+    assert reason(b'{"labels": [{"score": 0.5}]}') == "labels[0] has no 'label'"
+    assert reason(b'{"labels": [{"label": 7, "score": 0.5}]}') == (
+        "labels[0].label is int, not a string"
+    )
+    assert reason(b'{"labels": [{"label": "x", "score": true}]}') == (
+        "labels[0].score is bool, not a number"
+    )
+    assert reason(b'{"labels": [{"label": "x", "score": NaN}]}') == (
+        "not JSON: NaN is not a finite number"
+    )
+    assert reason(b'{"labels": "macaw"}') == "'labels' is str, not a list"
+    assert reason(b"[1]") == "a result that is list, not an object"
+    assert reason(b"\xff\xfe") == "not UTF-8 (byte 0)"
+    assert reason(b"[" * 60_000) == "JSON nested deeper than 32 levels"  # json.loads recursed
+    assert reason(b"[" * 40 + b"]" * 40) == "JSON nested deeper than 32 levels"
+    assert reason(b"x" * (1 << 20)) == "1048576 bytes, over the 64 KiB read"
+    assert reason(b"1" * 30) == "not JSON: an integer of 30 digits"
