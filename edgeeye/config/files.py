@@ -22,6 +22,17 @@ def default_state_dir() -> Path:
     return Path(base) / "edgeeye"
 
 
+def private_file(path: Path) -> None:
+    """Create ``path`` (empty) or tighten it, readable and writable by its owner only,
+    whatever the umask: results and models are nobody else's business on a shared Pi."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        if os.fstat(fd).st_mode & 0o077:
+            os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+
+
 def check_broker_files(settings: MqttConfig) -> None:
     """Raise the error a start would give for an unreadable password or TLS file."""
     read_password(settings)

@@ -85,7 +85,7 @@ def pull(
         return found
     entry = manifest[name]
     target = cache_dir()
-    target.mkdir(parents=True, exist_ok=True)
+    target.mkdir(parents=True, exist_ok=True, mode=0o700)  # downloads are 0600 (mkstemp)
     paths = []
     for url, filename, sha256 in (
         (entry.url, entry.filename, entry.sha256),

@@ -52,8 +52,39 @@ def message_properties(
     if expires and settings.message_expiry_s:
         properties.MessageExpiryInterval = settings.message_expiry_s
     if user:
-        properties.UserProperty = list(user)
+        properties.UserProperty = [(mqtt_text(key), mqtt_text(value)) for key, value in user]
     return properties
+
+
+#: Longest user property value we send; MQTT allows 65,535 bytes, a label needs far less.
+MAX_PROPERTY_CHARS = 256
+
+
+def mqtt_text(value: str) -> str:
+    """``value`` as an MQTT UTF-8 string a broker accepts: control characters (which
+    mosquitto refuses as malformed, dropping the connection), surrogates and Unicode
+    non-characters escaped as ``\\uXXXX``, and at most ``MAX_PROPERTY_CHARS`` long."""
+    return "".join(
+        f"\\u{ord(char):04x}" if _not_for_mqtt(char) else char
+        for char in value[:MAX_PROPERTY_CHARS]
+    )
+
+
+def _not_for_mqtt(char: str) -> bool:
+    code = ord(char)
+    return (
+        code < 0x20
+        or 0x7F <= code <= 0x9F
+        or 0xD800 <= code <= 0xDFFF
+        or 0xFDD0 <= code <= 0xFDEF
+        or (code & 0xFFFE) == 0xFFFE
+    )
+
+
+def network_thread_alive(client: mqtt.Client) -> bool:
+    """Whether the thread ``loop_start`` made is running (connected or retrying)."""
+    network = client._thread  # paho keeps it private and offers no public handle
+    return network is not None and network.is_alive()
 
 
 def apply_credentials(client: mqtt.Client, settings: MqttConfig) -> None:

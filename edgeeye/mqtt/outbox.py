@@ -8,7 +8,8 @@ publisher thread uses an ``Outbox`` (``stop()`` uses it after that thread has en
 Rows leave the outbox only when the broker has acknowledged them, so a crash between
 sending and the acknowledgement sends them again after the restart: a duplicate, as QoS 1
 allows, never a loss.  The file is bounded: past ``max_bytes`` the oldest rows go first,
-and are counted in ``dropped``.
+and are counted in ``dropped``.  The file and its sidecars are private to the appliance's
+user (mode 0600), whatever the umask.
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ import sqlite3
 import time
 from pathlib import Path
 
+from edgeeye.config.files import private_file
 from edgeeye.errors import ResourceError
 
 log = logging.getLogger(__name__)
 
+_SIDECARS = ("-wal", "-shm")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -53,7 +56,7 @@ class Outbox:
 
     def _open(self) -> sqlite3.Connection:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             return self._connect()
         except sqlite3.DatabaseError as exc:
             if not self.path.exists() or isinstance(exc, sqlite3.OperationalError):
@@ -68,6 +71,10 @@ class Outbox:
             raise ResourceError(f"outbox {self.path}: cannot open: {exc.strerror}") from exc
 
     def _connect(self) -> sqlite3.Connection:
+        # SQLite gives its -wal and -shm files the database file's mode, so this covers all.
+        for path in (self.path, *(self.path.with_name(self.path.name + s) for s in _SIDECARS)):
+            if path == self.path or path.exists():
+                private_file(path)
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")

@@ -28,8 +28,17 @@ from paho.mqtt.reasoncodes import ReasonCode
 from edgeeye.config.app import AppConfig
 from edgeeye.homeassistant.discovery import retained_configs
 from edgeeye.mqtt.acknowledgements import OUTBOX_ROW, RESULT, Deliveries
-from edgeeye.mqtt.client import JPEG, JSON, TEXT, make_client, message_properties
+from edgeeye.mqtt.client import (
+    JPEG,
+    JSON,
+    TEXT,
+    make_client,
+    message_properties,
+    network_thread_alive,
+)
+from edgeeye.mqtt.commands import CommandDesk
 from edgeeye.mqtt.connection import BrokerLink, BrokerRefusal
+from edgeeye.mqtt.guard import CallbackGuard
 from edgeeye.mqtt.outbox import Outbox
 from edgeeye.mqtt.result_pipes import ResultPipes
 from edgeeye.pipeline.messages import Result, WorkerFailed, WorkerMessage, WorkerReady
@@ -37,18 +46,13 @@ from edgeeye.pipeline.snapshot_board import SnapshotBoard
 from edgeeye.publish.payloads import (
     STATUS_OFFLINE,
     STATUS_ONLINE,
-    error_payload,
     result_payload,
     settings_payload,
 )
 from edgeeye.publish.policy import LiveSettings, Outgoing, PublishPolicy
-from edgeeye.publish.remote_control import (
-    ControlError,
-    receive_command,
-    subscribe_commands,
-)
+from edgeeye.publish.remote_control import subscribe_commands
 from edgeeye.publish.snapshots import Snapshot, Snapshots
-from edgeeye.publish.stats import LatencyWindow, PipelineCounts, PublisherCounts, Stats
+from edgeeye.publish.stats import LatencyWindow, PipelineCounts, PublisherCounts, RateMeter, Stats
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +93,7 @@ class Publisher:
         self._thread = threading.Thread(target=self._run, name="edgeeye.publisher", daemon=True)
         self._latency = LatencyWindow()
         self._started = time.monotonic()
-        self._fps_since = (self._started, 0)  # (when, frames_classified) of the last stats
+        self._fps = RateMeter(self._started)
         self.deliveries = Deliveries()
         self._link = BrokerLink(config.mqtt, self.events.put)
         self.results_received = 0
@@ -98,6 +102,13 @@ class Publisher:
         self.snapshots.set_enabled(config.snapshot.enabled)
         self.policy.grab = lambda result: self.snapshots.grab(result.sequence)
         self._outbox = Outbox(config.outbox_path, int(config.outbox.max_mb * 2**20))
+        self.commands = CommandDesk(
+            config,
+            lambda: self.policy.settings,
+            self.apply_settings,
+            lambda payload: self.deliveries.track(self._send("error", payload, expires=True)),
+        )
+        self.callback_guard = CallbackGuard()
         self._client = self._make_client()
 
     # -- MQTT client -----------------------------------------------------------------
@@ -113,11 +124,15 @@ class Publisher:
         )
         self._link.set_reconnect_delay(client)
         client.max_queued_messages_set(MAX_QUEUED_MESSAGES)
-        client.on_connect = self._on_connect
-        client.on_disconnect = self._on_disconnect
-        client.on_connect_fail = self._link.connect_failed
-        client.on_publish = self.deliveries.on_publish
-        client.on_message = self._on_command
+        # Nothing a callback raises may end paho's network thread (see mqtt.guard); paho's
+        # own suppression is the second line, should a callback ever be set unguarded.
+        client.suppress_exceptions = True
+        guard = self.callback_guard
+        client.on_connect = guard(self._on_connect)
+        client.on_disconnect = guard(self._on_disconnect)
+        client.on_connect_fail = guard(self._link.connect_failed)
+        client.on_publish = guard(self.deliveries.on_publish)
+        client.on_message = guard(self.commands.on_message)
         return client
 
     def _send(
@@ -235,6 +250,18 @@ class Publisher:
         self._remove_acknowledged_rows()
         self._outbox.close()
 
+    def health_problem(self) -> str | None:
+        """Why results could not reach the broker or the outbox any more; None while the
+        publisher thread and paho's network thread (connected or retrying) are alive."""
+        ended = self._thread.ident is not None and not self._thread.is_alive()
+        if ended and not (self._draining.is_set() or self._detaching.is_set()):
+            return "the publisher thread has died"
+        return None if network_thread_alive(self._client) else "the MQTT network thread has died"
+
+    def _link_up(self) -> bool:
+        """Connected, with a network thread to carry what we hand over."""
+        return self._client.is_connected() and network_thread_alive(self._client)
+
     def _wait_delivered(self, deadline: float) -> None:
         while time.monotonic() < deadline and self._client.is_connected():
             if not self._client._out_messages:  # paho's own queue of unacknowledged messages
@@ -259,6 +286,7 @@ class Publisher:
                 self._send_result(outgoing)
             self._flush_outbox()
             if time.monotonic() >= next_stats:
+                self.commands.report_dropped()
                 self._publish_stats()
                 next_stats += self._config.mqtt.stats_interval
 
@@ -294,7 +322,7 @@ class Publisher:
                 outgoing.snapshot, result.sequence, outgoing.state[0], self._config.snapshot
             )
         topic, qos = self._config.topic("result"), self._config.mqtt.qos
-        if self._outbox.rows or not self._client.is_connected() or self._unacked_full():
+        if self._outbox.rows or not self._link_up() or self._unacked_full():
             self._outbox.put(topic, payload, qos)
             return
         info = self._send("result", payload, qos=qos, expires=True)
@@ -328,7 +356,7 @@ class Publisher:
 
     def reconfigure(self, config: AppConfig) -> None:
         """A reloaded config whose broker side is unchanged: new live settings only."""
-        self._config = config
+        self._config = self.commands.config = config
         self.apply_settings(LiveSettings.from_config(config))
 
     def apply_settings(self, settings: LiveSettings) -> None:
@@ -336,20 +364,6 @@ class Publisher:
         self.policy.settings = settings
         self.snapshots.set_enabled(settings.snapshot_enabled)
         self._publish_settings(self._client)
-
-    def _on_command(
-        self, _client: mqtt.Client, _userdata: object, message: mqtt.MQTTMessage
-    ) -> None:
-        try:
-            settings = receive_command(self.policy.settings, self._config, message)
-        except ControlError as exc:
-            log.warning("remote setting rejected: %s", exc)
-            raw = bytes(message.payload)
-            payload = error_payload(self._config.device_id, message.topic, raw, exc)
-            self.deliveries.track(self._send("error", payload, expires=True))
-            return
-        log.info("remote setting applied: %s", message.topic)
-        self.apply_settings(settings)
 
     def _publish_settings(self, client: mqtt.Client) -> None:
         payload = settings_payload(
@@ -360,7 +374,7 @@ class Publisher:
     def _flush_outbox(self) -> None:
         """Forget acknowledged rows and send the next ones, oldest first, within the window."""
         self._remove_acknowledged_rows()
-        if not self._outbox.rows or not self._client.is_connected():
+        if not self._outbox.rows or not self._link_up():
             return
         room = MAX_UNACKED - self.deliveries.unacknowledged
         if room > 0:
@@ -382,18 +396,13 @@ class Publisher:
             self.deliveries.track(info)
 
     def _publish_stats(self) -> None:
-        pipeline = self._counts()
-        now = time.monotonic()
-        classified = pipeline.frames_classified
-        seconds = now - self._fps_since[0]
-        fps = round((classified - self._fps_since[1]) / seconds, 2) if seconds else 0.0
-        self._fps_since = (now, classified)
+        pipeline, now = self._counts(), time.monotonic()
         stats = Stats.build(
             self._config.device_id,
             now - self._started,
             pipeline,
             PublisherCounts(
-                fps=fps,
+                fps=self._fps.rate(pipeline.frames_classified, now),
                 results_published=self.deliveries.results_published,
                 results_not_queued=self.deliveries.results_not_queued,
                 results_suppressed=self.policy.results_suppressed,

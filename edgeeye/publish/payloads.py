@@ -81,7 +81,7 @@ def settings_payload(device_id: str, settings: LiveSettings, remote_control: boo
     return json.dumps(document.model_dump(mode="json"), separators=(",", ":")).encode()
 
 
-def error_payload(device_id: str, topic: str, payload: bytes, error: Exception) -> bytes:
+def error_payload(device_id: str, topic: str, payload: bytes, error: Exception | str) -> bytes:
     """A rejected remote command, on ``<prefix>/<device>/error``."""
     document = {
         "device": device_id,

@@ -35,6 +35,19 @@ def percentiles(values_ms: Iterable[float]) -> dict[str, float | None]:
     return {"p50": pick(0.50), "p95": pick(0.95), "p99": pick(0.99), "max": round(ordered[-1], 2)}
 
 
+class RateMeter:
+    """A count's rate per second between one reading and the next (fps between stats)."""
+
+    def __init__(self, now: float) -> None:
+        self._since = (now, 0)
+
+    def rate(self, count: int, now: float) -> float:
+        seconds = now - self._since[0]
+        rate = round((count - self._since[1]) / seconds, 2) if seconds else 0.0
+        self._since = (now, count)
+        return rate
+
+
 class LatencyWindow:
     """Capture-to-publish latencies of the most recent results, for percentiles."""
 

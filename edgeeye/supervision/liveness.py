@@ -2,8 +2,10 @@
 
 Progress means frames were classified recently, not merely that the main loop turns: a
 wedged camera or frozen workers stop the watchdog pings, and systemd (``WatchdogSec``)
-restarts the service.  A capture waiting out its retry delay counts as progress, since the
-supervisor is doing what it should about it.  Without ``$NOTIFY_SOCKET`` (not under
+restarts the service.  So does a way out that is broken: a publisher whose thread or
+MQTT network thread has died is never healthy, whatever the frames do.  A capture
+waiting out its retry delay counts as progress, since the supervisor is doing what it
+should about it.  Without ``$NOTIFY_SOCKET`` (not under
 systemd, or no ``NotifyAccess``) every notification is a no-op.
 """
 
@@ -67,16 +69,27 @@ class Liveness:
         self._last_status = status
         self.notifier.send("READY=1", f"STATUS={status}")
 
-    def update(self, frames_classified: int, waiting_for_source: bool, status: str) -> bool:
-        """Record the count; ping the watchdog if progress is recent; True when healthy."""
+    def update(
+        self,
+        frames_classified: int,
+        waiting_for_source: bool,
+        status: str,
+        broken: str | None = None,
+    ) -> bool:
+        """Record the count; ping the watchdog if progress is recent and nothing is
+        ``broken`` (why results can no longer leave, e.g. a dead MQTT network thread);
+        True when healthy."""
         now = time.monotonic()
         if frames_classified != self._last_count:
             self._last_count = frames_classified
             self._last_progress = now
         was_healthy = self.healthy
-        self.healthy = waiting_for_source or now - self._last_progress <= self.progress_timeout_s
+        progressing = waiting_for_source or now - self._last_progress <= self.progress_timeout_s
+        self.healthy = progressing and broken is None
         if not self.healthy:
-            status = f"stalled: no frame classified since {self.progress_timeout_s:.0f}+ s"
+            status = (
+                broken or f"stalled: no frame classified since {self.progress_timeout_s:.0f}+ s"
+            )
             if was_healthy:
                 log.error("%s; no longer telling the watchdog we are alive", status)
         interval = self.notifier.watchdog_interval_s

@@ -185,7 +185,8 @@ class Supervisor:
                 return ended
             classified = int(ring.worker_frames.sum())
             waiting = self._current_capture().child is None
-            self._liveness.update(classified, waiting, self._status())
+            broken = self._current_publisher().health_problem()
+            self._liveness.update(classified, waiting, self._status(), broken)
             if self.duration is not None and time.monotonic() - started >= self.duration:
                 return RunEnd.DURATION
 

@@ -40,7 +40,10 @@ def test_remote_settings_change_behaviour_and_bad_ones_are_refused(
     tmp_path, broker, test_data, subscriber_factory, appliance_factory
 ):
     source = f"{{type: images, path: {test_data}/images/parrot.jpg, loop: true, fps: 10}}"
-    extra = "remote_control: {enabled: true}\npublish: {hold_s: 0}"
+    extra = (
+        "remote_control: {enabled: true, allow: [min_score, publish, snapshot]}\n"
+        "publish: {hold_s: 0}"
+    )
     config = photo_config(tmp_path, broker.port, test_data, source, extra, mqtt="protocol: 5")
     subscriber = subscriber_factory(broker, f"{PREFIX}/#", protocol=mqtt.MQTTv5)
     appliance = appliance_factory(config)

@@ -17,6 +17,21 @@ from edgeeye.tools.local_broker import LocalBroker
 Messages = list[mqtt.MQTTMessage]
 
 
+def collect(
+    arriving: queue.Queue[mqtt.MQTTMessage],
+    received: Messages,
+    until: Callable[[Messages], bool],
+    timeout: float,
+) -> Messages:
+    """Move messages from ``arriving`` to ``received`` until ``until(received)`` is true or
+    ``timeout`` passes; returns ``received``."""
+    deadline = time.monotonic() + timeout
+    while not until(received) and time.monotonic() < deadline:
+        with contextlib.suppress(queue.Empty):
+            received.append(arriving.get(timeout=0.1))
+    return received
+
+
 class Subscriber:
     """A real MQTT client that records every message on ``topic`` as it arrives."""
 
@@ -39,11 +54,7 @@ class Subscriber:
 
     def collect(self, until: Callable[[Messages], bool], timeout: float) -> Messages:
         """Gather messages until ``until(received)`` is true or ``timeout`` passes."""
-        deadline = time.monotonic() + timeout
-        while not until(self.received) and time.monotonic() < deadline:
-            with contextlib.suppress(queue.Empty):
-                self.received.append(self.messages.get(timeout=0.1))
-        return self.received
+        return collect(self.messages, self.received, until, timeout)
 
     def drain(self, seconds: float) -> Messages:
         return self.collect(lambda _r: False, seconds)

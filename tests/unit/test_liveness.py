@@ -86,3 +86,20 @@ def test_without_notify_socket_nothing_is_sent():
     notifier = Notifier({})
     notifier.send("READY=1")  # a no-op, not an error
     assert notifier.watchdog_interval_s is None
+
+
+def test_a_broken_way_out_is_never_healthy_and_starves_the_watchdog(notify_socket):
+    """Finding 1: with paho's network thread dead, frames went on and so did the pings."""
+    path, sock = notify_socket
+    notifier = Notifier({"NOTIFY_SOCKET": str(path), "WATCHDOG_USEC": "100000"})
+    liveness = Liveness(notifier, progress_timeout_s=30)
+    liveness.ready("classifying")
+    _datagrams(sock)
+    for count in range(3):
+        broken = "the MQTT network thread has died"
+        assert liveness.update(count, False, "classifying", broken) is False
+        time.sleep(0.06)
+    sent = _datagrams(sock)
+    assert "WATCHDOG=1" not in sent
+    assert sent == ["STATUS=the MQTT network thread has died"]
+    assert liveness.update(3, False, "classifying") is True  # mended (not in practice)

@@ -63,3 +63,26 @@ def test_a_path_under_a_file_is_a_resource_error_naming_the_path(tmp_path):
     (tmp_path / "file").write_text("")
     with pytest.raises(ResourceError, match=r"^outbox .*file/o.sqlite3: cannot open"):
         Outbox(tmp_path / "file" / "o.sqlite3", max_bytes=10_000)
+
+
+def test_the_outbox_is_private_whatever_the_umask(tmp_path):
+    """Finding 11: created world-readable outside systemd (umask 022 gave 0644)."""
+    loose = tmp_path / "loose.sqlite3"
+    loose.touch(mode=0o644)
+    loose.chmod(0o644)  # a file an older edgeeye left
+    previous = os.umask(0)
+    try:
+        fresh = Outbox(tmp_path / "new" / "o.sqlite3", max_bytes=10_000)
+        fresh.put("t", b"x", 1)
+        kept = Outbox(loose, max_bytes=10_000)
+        kept.put("t", b"x", 1)
+    finally:
+        os.umask(previous)
+    files = [*sorted((tmp_path / "new").iterdir()), loose, *sorted(tmp_path.glob("loose*-*"))]
+    modes = {path.name: oct(path.stat().st_mode & 0o777) for path in files}
+    assert modes["o.sqlite3"] == modes["loose.sqlite3"] == "0o600"
+    assert set(modes.values()) == {"0o600"}, modes  # the WAL and shared-memory files too
+    assert {"o.sqlite3-wal", "o.sqlite3-shm"} <= set(modes)
+    assert oct((tmp_path / "new").stat().st_mode & 0o777) == "0o700"
+    fresh.close()
+    kept.close()
