@@ -27,8 +27,9 @@ class Entity:
     name: str
     leaf: str  # which of our topics carries its state: result, stats, status, settings...
     fields: dict[str, Any]
-    #: When the entity exists: always, with snapshots (or remote control, which may turn
-    #: them on), or with remote control only.
+    #: When the entity exists: "always"; "snapshots" (on in the YAML, or remote control
+    #: allowed to turn them on); "remote:<setting>", with remote control allowed to change
+    #: that setting (``remote_control.allow``), since a control that is refused is no use.
     needs: str = "always"
 
 
@@ -135,7 +136,7 @@ ENTITIES = (
             "mode": "box",
             "entity_category": "config",
         },
-        needs="remote_control",
+        needs="remote:min_score",
     ),
     Entity(
         "select",
@@ -148,7 +149,7 @@ ENTITIES = (
             "options": ["every_frame", "on_change"],
             "entity_category": "config",
         },
-        needs="remote_control",
+        needs="remote:publish",
     ),
     Entity(
         "switch",
@@ -164,22 +165,56 @@ ENTITIES = (
             "state_off": "off",
             "entity_category": "config",
         },
-        needs="remote_control",
+        needs="remote:snapshot",
     ),
 )
 
 
 def _wanted(config: AppConfig, entity: Entity) -> bool:
     if entity.needs == "snapshots":
-        return config.snapshot.enabled or config.remote_control.enabled
-    if entity.needs == "remote_control":
-        return config.remote_control.enabled
+        return config.snapshot.enabled or _remotely(config, "snapshot")
+    if entity.needs.startswith("remote:"):
+        return _remotely(config, entity.needs.removeprefix("remote:"))
     return True
 
 
+def _remotely(config: AppConfig, setting: str) -> bool:
+    """Whether a remote command may change ``setting``."""
+    return config.remote_control.enabled and setting in config.remote_control.allow
+
+
 def node_id(config: AppConfig) -> str:
-    """Home Assistant allows only letters, digits, '_' and '-' in topic node ids."""
-    return "edgeeye_" + re.sub(r"[^A-Za-z0-9_-]", "_", config.device_id)
+    """The device's node in discovery topics: one per device id, never shared.
+
+    Home Assistant allows only letters, digits, '_' and '-' in node ids; device ids may also
+    hold '.'.  An id without '.' keeps ``edgeeye_<id>`` (what edgeeye 0.1.0 published, so
+    existing entities stay).  An id with '.' is escaped behind ``edgeeye-``, which no
+    ``edgeeye_`` node can equal: '-' becomes '--' and '.' becomes '-d', a prefix-free code,
+    so two ids never escape alike.  ``cam.1`` and ``cam_1`` no longer share (and forget)
+    each other's entities.
+    """
+    device_id = config.device_id
+    if "." not in device_id:
+        return "edgeeye_" + device_id
+    return "edgeeye-" + device_id.replace("-", "--").replace(".", "-d")
+
+
+def legacy_node_id(config: AppConfig) -> str:
+    """The node edgeeye 0.1.0 used: '.' became '_', so ``cam.1`` and ``cam_1`` shared
+    ``edgeeye_cam_1``.  ``edgeeye forget`` also clears what such a release left there."""
+    return "edgeeye_" + config.device_id.replace(".", "_")
+
+
+def config_filter(config: AppConfig, node: str) -> str:
+    """The subscription matching every discovery config under ``node``."""
+    return f"{config.homeassistant.discovery_prefix}/+/{node}/+/config"
+
+
+def entity_slug(node: str, entity: Entity) -> str:
+    """The object part of the entity id Home Assistant is asked to use: its own slug
+    (lower case, runs of anything but letters and digits as one '_'), as it would make
+    it; only a suggestion, used once, when the entity is first registered."""
+    return re.sub(r"[^a-z0-9]+", "_", f"{node}_{entity.object_id}".lower()).strip("_")
 
 
 def config_topic(config: AppConfig, entity: Entity) -> str:
@@ -210,7 +245,7 @@ def discovery_messages(config: AppConfig, model_name: str) -> list[tuple[str, by
             "name": entity.name,
             "unique_id": f"{node}_{entity.object_id}",
             # Home Assistant 2025.10 replaced object_id (removed in 2026.4) with this.
-            "default_entity_id": f"{entity.component}.{node}_{entity.object_id}",
+            "default_entity_id": f"{entity.component}.{entity_slug(node, entity)}",
             state_key: config.topic(entity.leaf),
             "device": device,
             "origin": origin,

@@ -4,11 +4,17 @@ A device leaves retained messages behind: its discovery configs (so Home Assista
 its entities), its last status, stats, settings and snapshot.  This publishes an empty
 retained message on each of those topics, which deletes them from the broker and makes
 Home Assistant remove the entities and then the device.  It refuses while the device says
-it is online, since a running appliance would publish them all again at its next connect.
+it is online, since a running appliance would publish them all again at its next connect;
+and it refuses when a discovery config under the node it would clear belongs to another
+device (edgeeye 0.1.0 gave ``cam.1`` and ``cam_1`` the same node), rather than delete that
+device's entities.  With the broker's ACL (configs/mosquitto/edgeeye.acl) a device's own
+credentials may clear its own topics and nobody else's; an MQTT 5 broker says so when it
+drops a publish, and forget then fails naming the topic.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -19,12 +25,19 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from edgeeye.config.app import AppConfig
 from edgeeye.errors import BrokerRefused, BrokerUnreachable, ConfigError
-from edgeeye.homeassistant.discovery import removal_messages
+from edgeeye.homeassistant.discovery import (
+    config_filter,
+    legacy_node_id,
+    node_id,
+    removal_messages,
+)
 from edgeeye.mqtt.client import make_client
 from edgeeye.publish.payloads import STATUS_ONLINE
 
 #: The device's own retained topics, besides the discovery configs.
 RETAINED_LEAVES = ("status", "stats", "settings", "snapshot")
+#: Retained messages arrive right after the subscription is granted; this is ample.
+RETAINED_WAIT_S = 1.0
 
 
 def forget(config: AppConfig, force: bool = False, timeout: float = 10.0) -> list[str]:
@@ -33,6 +46,10 @@ def forget(config: AppConfig, force: bool = False, timeout: float = 10.0) -> lis
     connected = threading.Event()
     refused: list[str] = []
     status: list[bytes] = []
+    retained_configs: dict[str, bytes] = {}
+    publish_failures: dict[int, str] = {}
+    # Its node and 0.1.0's, each once (one and the same for an id without '.').
+    nodes = dict.fromkeys((node_id(config), legacy_node_id(config)))
     client = make_client(config.mqtt, f"edgeeye-forget-{os.getpid()}")
 
     def on_connect(
@@ -45,11 +62,30 @@ def forget(config: AppConfig, force: bool = False, timeout: float = 10.0) -> lis
         if reason_code.is_failure:
             refused.append(str(reason_code))
         else:
-            client.subscribe(config.topic("status"), qos=1)
+            wanted = [config.topic("status"), *(config_filter(config, node) for node in nodes)]
+            client.subscribe([(topic, 1) for topic in wanted])
         connected.set()
 
+    def on_message(_client: mqtt.Client, _userdata: object, message: mqtt.MQTTMessage) -> None:
+        if message.topic == config.topic("status"):
+            status.append(bytes(message.payload))
+        elif message.payload:
+            retained_configs[message.topic] = bytes(message.payload)
+
+    def on_publish(
+        _client: mqtt.Client,
+        _userdata: object,
+        mid: int,
+        reason_code: ReasonCode,
+        _props: Properties | None,
+    ) -> None:
+        # MQTT 5 only: a 3.1.1 broker acknowledges a publish its ACL dropped as a success.
+        if reason_code.is_failure:
+            publish_failures[mid] = str(reason_code)
+
     client.on_connect = on_connect
-    client.on_message = lambda _c, _u, message: status.append(bytes(message.payload))
+    client.on_message = on_message
+    client.on_publish = on_publish
     try:
         client.connect(config.mqtt.host, config.mqtt.port, 30)
     except OSError as exc:
@@ -60,21 +96,58 @@ def forget(config: AppConfig, force: bool = False, timeout: float = 10.0) -> lis
             raise BrokerUnreachable(f"broker {broker}: no answer in {timeout:.0f} s")
         if refused:
             raise BrokerRefused(f"broker {broker} refused the connection: {refused[0]}")
-        time.sleep(1.0)  # a retained status arrives right after the subscription
+        time.sleep(RETAINED_WAIT_S)
         if status and status[-1] == STATUS_ONLINE.encode() and not force:
             raise ConfigError(
                 f"device {config.device_id} is online on broker {broker}: stop it first"
                 " (systemctl disable --now edgeeye), or use --force"
             )
+        seen = dict(retained_configs)  # what the checks saw is what gets cleared
+        _refuse_other_devices_configs(config, seen)
         topics = [topic for topic, _ in removal_messages(config)]
+        # What an older release left under the legacy node (or an entity since dropped):
+        # only configs seen there, all of them this device's by the check above.
+        topics += sorted(topic for topic in seen if topic not in topics)
         topics += [config.topic(leaf) for leaf in RETAINED_LEAVES]
-        sent = [client.publish(topic, b"", qos=1, retain=True) for topic in topics]
+        sent = {topic: client.publish(topic, b"", qos=1, retain=True) for topic in topics}
         deadline = time.monotonic() + timeout
-        for info in sent:
+        for info in sent.values():
             info.wait_for_publish(max(0.1, deadline - time.monotonic()))
-        if not all(info.is_published() for info in sent):
+        if not all(info.is_published() for info in sent.values()):
             raise BrokerUnreachable(f"broker {broker}: did not acknowledge in {timeout:.0f} s")
+        denied = [topic for topic, info in sent.items() if info.mid in publish_failures]
+        if denied:
+            user = config.mqtt.username or "anonymous"
+            raise BrokerRefused(
+                f"broker {broker} refused to clear {len(denied)} of {len(topics)} topics as"
+                f" user {user} ({denied[0]}: {publish_failures[sent[denied[0]].mid]}):"
+                f" forget device {config.device_id} with its own credentials"
+            )
         return topics
     finally:
         client.disconnect()
         client.loop_stop()
+
+
+def _refuse_other_devices_configs(config: AppConfig, retained: dict[str, bytes]) -> None:
+    """Raise ConfigError if a retained config under this device's nodes points at topics
+    outside ``<prefix>/<device_id>/``: clearing it would remove another device's entity."""
+    own_tree = config.topic("")
+    for topic in sorted(retained):
+        try:
+            document = json.loads(retained[topic])
+        except (ValueError, RecursionError):
+            continue  # not a config Home Assistant would use: nobody's entity
+        if not isinstance(document, dict):
+            continue
+        foreign = sorted(
+            (key, value)
+            for key, value in document.items()
+            if key.endswith("_topic") and isinstance(value, str) and not value.startswith(own_tree)
+        )
+        if foreign:
+            key, value = foreign[0]
+            raise ConfigError(
+                f"device {config.device_id}: {topic} belongs to another device (its {key} is"
+                f" {value}, not under {own_tree}): nothing cleared"
+            )

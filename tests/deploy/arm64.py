@@ -170,7 +170,7 @@ def main() -> int:
     )
     # The guest reaches the broker through its guestfwd on a loopback port of its own.
     guest_port = free_port()
-    broker = target_broker(["127.0.0.1"], port=guest_port)
+    broker = target_broker(["127.0.0.1"], ["cam-arm64"], port=guest_port)
     with contextlib.ExitStack() as stack:
         stack.callback(broker.close)
         target = QemuTarget(work / "target", key, guest_port, release)

@@ -23,6 +23,7 @@ import pytest
 from tests.support.deploy import (
     Playbook,
     install_hanging_interpreter,
+    mqtt_password,
     start_targets,
     target_broker,
 )
@@ -40,7 +41,7 @@ def rig(request, deploy_dir, ssh_key, wheelhouses):
     (target,) = start_targets(deploy_dir, ssh_key, {HOST: 1}, release=request.param)
     broker = None
     try:
-        broker = target_broker([target.host_address])
+        broker = target_broker([target.host_address], [target.name])
         playbook = Playbook([target], broker, deploy_dir, wheelhouses(request.param))
         first = playbook.run()
         yield target, broker, playbook, first
@@ -83,7 +84,8 @@ def test_converge_installs_a_hardened_service_that_publishes(rig, subscriber, no
     ]
     config = target.ssh("cat /etc/edgeeye/edgeeye.yaml").stdout
     assert "password_credential: mqtt-password" in config
-    assert "example-mqtt-password" not in config  # the vault's password stays out of it
+    assert f"username: {HOST}" in config  # its own MQTT user, confined by the broker's ACL
+    assert mqtt_password(HOST) not in config  # the password stays out of it
     assert target.ssh("systemctl is-enabled edgeeye").stdout.strip() == "enabled"
     assert target.service("ActiveState") == "active"
     assert target.service("StatusText") == "classifying with 1 workers"  # from sd_notify
@@ -165,6 +167,40 @@ def test_a_config_change_is_reloaded_not_restarted_and_takes_effect(rig, subscri
     assert latest and len(latest[-1]["labels"]) == 2, latest[-1:]
 
 
+def _connected_to(target, port: int) -> bool:
+    """Whether the target has an established TCP connection to ``port`` (/proc/net/tcp)."""
+    table = target.ssh("cat /proc/net/tcp").stdout.splitlines()[1:]
+    return any(row.split()[2].endswith(f":{port:04X}") and row.split()[3] == "01" for row in table)
+
+
+def test_tls_to_the_broker_with_the_ca_given_and_back_to_plain_mqtt(rig, subscriber):
+    """The role's TLS variables: the CA copied private to the service, the config pointing
+    at it, the camera on the broker's TLS port with its own user; emptied, all undone."""
+    target, broker, playbook, _first = rig
+    over_tls = playbook.run(
+        edgeeye_mqtt_tls_ca_file=str(broker.ca_file), edgeeye_mqtt_port=broker.tls_port
+    )
+    assert over_tls.returncode == 0, over_tls.output[-3000:]
+    config = target.ssh("cat /etc/edgeeye/edgeeye.yaml").stdout
+    assert "ca_file: /etc/edgeeye/tls/ca.pem" in config and f"port: {broker.tls_port}" in config
+    assert target.ssh("stat -c '%U:%G %a' /etc/edgeeye/tls/ca.pem").stdout.split() == [
+        "root:edgeeye",
+        "640",
+    ]
+    assert target.ssh("cat /etc/edgeeye/tls/ca.pem").stdout == broker.ca_file.read_text()
+    subscriber.received.clear()
+    assert len(_results(subscriber, 3)) >= 3
+    assert _connected_to(target, broker.tls_port)
+
+    plain = playbook.run()
+    assert plain.returncode == 0, plain.output[-3000:]
+    assert target.ssh("test -e /etc/edgeeye/tls/ca.pem", check=False).returncode != 0
+    assert "tls:" not in target.ssh("cat /etc/edgeeye/edgeeye.yaml").stdout
+    subscriber.received.clear()
+    assert len(_results(subscriber, 3)) >= 3
+    assert not _connected_to(target, broker.tls_port)
+
+
 def test_a_model_downloaded_with_its_checksum_restarts_and_a_wrong_checksum_is_refused(
     rig, subscriber
 ):
@@ -210,13 +246,16 @@ def test_the_watchdog_restarts_a_service_that_stops_making_progress(rig, subscri
     extra = {"workers": 1, "supervisor": {"progress_timeout_s": 2, "invoke_deadline_s": 600}}
     assert playbook.run(edgeeye_config_extra=extra).returncode == 0
     # A runtime drop-in (gone at reboot): the fake interpreter of the fault tests, whose
-    # workers hang in their first invoke, and a short watchdog.
+    # workers hang in their first invoke, and a short watchdog.  The tests before this one
+    # restarted the service several times in ten minutes (TLS on and off, a new model), so
+    # the start limiter is reset first and counts this test's starts alone.
     fake = install_hanging_interpreter(target)
     target.ssh(
         "mkdir -p /run/systemd/system/edgeeye.service.d && printf '%s\\n' '[Service]'"
         f" 'Environment=PYTHONPATH={fake}' 'Environment=EDGEEYE_FAKE_HANG=all' 'WatchdogSec=4'"
         " > /run/systemd/system/edgeeye.service.d/hang.conf"
-        " && systemctl daemon-reload && systemctl restart edgeeye"
+        " && systemctl daemon-reload && systemctl reset-failed edgeeye"
+        " && systemctl restart edgeeye"
     )
     before = int(target.service("NRestarts"))
     deadline = time.monotonic() + 60

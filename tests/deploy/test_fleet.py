@@ -16,7 +16,7 @@ def fleet(deploy_dir, ssh_key, wheelhouse):
     targets = start_targets(deploy_dir, ssh_key, {FIRST: 2, SECOND: 3})
     broker = None
     try:
-        broker = target_broker([t.host_address for t in targets])
+        broker = target_broker([t.host_address for t in targets], [t.name for t in targets])
         yield targets, Playbook(targets, broker, deploy_dir, wheelhouse)
     finally:
         if broker is not None:

@@ -19,6 +19,7 @@ import pytest
 from edgeeye.tools.launcher import edgeeye_command
 from edgeeye.tools.local_broker import LocalBroker, find_mosquitto
 from tests.support.appliance import Appliance
+from tests.support.certificates import make_certificates
 from tests.support.configs import small_model_config
 from tests.support.processes import lingering, shm_segments
 
@@ -42,32 +43,6 @@ def password_broker():
     broker._listener_options = ("allow_anonymous false", f"password_file {passwords}")
     with broker:
         yield broker
-
-
-def _make_certificates(folder: Path) -> dict[str, Path]:
-    """A CA and a server certificate for 127.0.0.1, signed by it."""
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is not installed")
-    files = {name: folder / f"{name}.pem" for name in ("ca", "ca-key", "server", "server-key")}
-    csr, extensions = folder / "server.csr", folder / "san.cnf"
-    extensions.write_text("subjectAltName=IP:127.0.0.1\n")
-    ca, ca_key, server, server_key = (
-        files["ca"],
-        files["ca-key"],
-        files["server"],
-        files["server-key"],
-    )
-    commands = [
-        f"req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=test-ca -keyout {ca_key} -out {ca}",
-        f"req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout {server_key} -out {csr}",
-        f"x509 -req -in {csr} -CA {ca} -CAkey {ca_key} -CAcreateserial -days 2"
-        f" -extfile {extensions} -out {server}",
-    ]
-    for command in commands:
-        subprocess.run(["openssl", *command.split()], check=True, capture_output=True)
-    for path in files.values():
-        os.chmod(path, 0o644)  # mosquitto reads them after dropping to its own user
-    return files
 
 
 def _config(tmp_path: Path, broker: LocalBroker, test_data: Path, mqtt: str) -> Path:
@@ -169,7 +144,7 @@ def test_an_unreadable_password_file_exits_2_naming_it(
 
 def test_tls_with_our_ca_delivers_results(tmp_path, test_data, appliance_factory):
     broker = _broker_or_skip()
-    files = _make_certificates(broker.dir)
+    files = make_certificates(broker.dir)
     broker._listener_options = (
         f"cafile {files['ca']}",
         f"certfile {files['server']}",
@@ -188,7 +163,7 @@ def test_plain_mqtt_to_a_tls_port_says_so_once_and_keeps_results(
     tmp_path, test_data, appliance_factory
 ):
     broker = _broker_or_skip()
-    files = _make_certificates(broker.dir)
+    files = make_certificates(broker.dir)
     broker._listener_options = (f"certfile {files['server']}", f"keyfile {files['server-key']}")
     with broker:
         config = _config(tmp_path, broker, test_data, "reconnect_max_s: 1")
@@ -214,9 +189,9 @@ def test_a_broker_certificate_our_ca_does_not_trust_exits_7_naming_the_broker(
     tmp_path, test_data, appliance_factory
 ):
     broker = _broker_or_skip()
-    files = _make_certificates(broker.dir)
+    files = make_certificates(broker.dir)
     (tmp_path / "other").mkdir()
-    other_ca = _make_certificates(tmp_path / "other")["ca"]  # a CA that signed nothing here
+    other_ca = make_certificates(tmp_path / "other")["ca"]  # a CA that signed nothing here
     broker._listener_options = (f"certfile {files['server']}", f"keyfile {files['server-key']}")
     with broker:
         config = _config(tmp_path, broker, test_data, f"tls: {{ca_file: {other_ca}}}")
@@ -233,7 +208,7 @@ def test_tls_to_a_plain_port_says_so_once_and_keeps_results(
     tmp_path, broker, test_data, appliance_factory
 ):
     (tmp_path / "certs").mkdir()
-    ca = _make_certificates(tmp_path / "certs")["ca"]
+    ca = make_certificates(tmp_path / "certs")["ca"]
     config = _config(tmp_path, broker, test_data, f"reconnect_max_s: 1, tls: {{ca_file: {ca}}}")
     appliance = appliance_factory(config, "--duration", "8")
     assert appliance.wait(30) == 0, appliance.stderr

@@ -18,13 +18,19 @@ import pytest
 from jsonschema import Draft202012Validator, FormatChecker
 from referencing import Registry, Resource
 
+from edgeeye.config.app import AppConfig
+from edgeeye.homeassistant.discovery import discovery_messages, node_id
 from edgeeye.tools.launcher import edgeeye_command
 from tests.support.configs import write_config
+from tests.support.mqtt import Subscriber
 from tests.support.paths import REPO
 from tests.support.schemas import assert_matches_schema
 
-DEVICE = "cam.1"  # a '.' that Home Assistant's node ids do not allow: it becomes '_'
-NODE = "edgeeye_cam_1"
+# A '.', which Home Assistant's node ids do not allow: the node escapes it, so that cam.1
+# and cam_1 (whose node is edgeeye_cam_1, as edgeeye 0.1.0 made cam.1's) stay apart.
+DEVICE = "cam.1"
+NODE = "edgeeye-cam-d1"
+LEGACY_NODE = "edgeeye_cam_1"
 
 
 def _validator(path: Path) -> Draft202012Validator:
@@ -145,7 +151,8 @@ def test_snapshot_and_remote_control_entities_drive_the_appliance(
     config = _config(tmp_path, broker, test_data, True)
     config.write_text(
         config.read_text()
-        + "snapshot: {enabled: true}\nremote_control: {enabled: true}\n"
+        + "snapshot: {enabled: true}\n"
+        + "remote_control: {enabled: true, allow: [min_score, publish, snapshot]}\n"
         + "publish: {mode: every_frame, hold_s: 0}\n"
     )
     live = subscriber_factory(broker, f"edgeeye/{DEVICE}/#")
@@ -229,3 +236,72 @@ def test_forget_names_a_broker_it_cannot_reach(tmp_path, broker, test_data):
     assert result.stderr.strip().splitlines()[-1] == (
         f"edgeeye: error: broker 127.0.0.1:{broker.port}: cannot connect: Connection refused"
     )
+
+
+def _publish_retained(broker, messages: list[tuple[str, bytes]]) -> None:
+    publisher = Subscriber(broker, "edgeeye/none")
+    for topic, payload in messages:
+        publisher.publish(topic, payload, retain=True)
+    publisher.close()
+
+
+def _discovery_of(device: str, node: str | None = None) -> list[tuple[str, bytes]]:
+    """The retained configs edgeeye publishes for ``device`` (discovery on, remote control
+    off), under ``node`` instead of its own if given: what edgeeye 0.1.0, whose node ids
+    mapped '.' to '_', published."""
+    config = AppConfig(device_id=device)
+    own = node_id(config)
+    messages = [(t, p) for t, p in discovery_messages(config, "mobilenet_v1_0.25_128_quant") if p]
+    if node is None:
+        return messages
+    return [(t.replace(own, node), p.replace(own.encode(), node.encode())) for t, p in messages]
+
+
+def _configs_under(broker, subscriber_factory, node: str) -> dict[str, bytes]:
+    late = subscriber_factory(broker, f"homeassistant/+/{node}/+/config")
+    return {m.topic: bytes(m.payload) for m in late.collect(lambda r: False, 1.5)}
+
+
+def test_forget_refuses_a_node_that_another_device_uses(
+    tmp_path, broker, test_data, subscriber_factory
+):
+    """cam_1 is online; cam.1 ran edgeeye 0.1.0, whose node for it was cam_1's.  Forgetting
+    cam.1 must not clear that node, whose configs are cam_1's."""
+    cam_1 = _discovery_of("cam_1")
+    assert {t.split("/")[2] for t, _ in cam_1} == {LEGACY_NODE}
+    _publish_retained(broker, [*cam_1, ("edgeeye/cam_1/status", b"online")])
+    refused = _forget(_config(tmp_path, broker, test_data, True))
+    assert refused.returncode == 2, refused.stderr
+    assert refused.stderr.strip().splitlines()[-1] == (
+        f"edgeeye: error: device {DEVICE}: homeassistant/binary_sensor/{LEGACY_NODE}/online/config"
+        " belongs to another device (its state_topic is edgeeye/cam_1/status, not under"
+        f" edgeeye/{DEVICE}/): nothing cleared"
+    )
+    assert _configs_under(broker, subscriber_factory, LEGACY_NODE) == dict(cam_1)
+    # The other way round: cam_1 forgotten while cam.1's 0.1.0 configs hold that node.
+    # (the same topics: whichever published last holds them)
+    old_cam_dot_1 = _discovery_of(DEVICE, node=LEGACY_NODE)
+    _publish_retained(broker, [*old_cam_dot_1, ("edgeeye/cam_1/status", b"offline")])
+    refused = _forget(_config(tmp_path, broker, test_data, True), "--device-id", "cam_1")
+    assert refused.returncode == 2, refused.stderr
+    assert refused.stderr.strip().splitlines()[-1] == (
+        f"edgeeye: error: device cam_1: homeassistant/binary_sensor/{LEGACY_NODE}/online/config"
+        f" belongs to another device (its state_topic is edgeeye/{DEVICE}/status, not under"
+        " edgeeye/cam_1/): nothing cleared"
+    )
+    assert _configs_under(broker, subscriber_factory, LEGACY_NODE) == dict(old_cam_dot_1)
+
+
+def test_forget_also_clears_what_edgeeye_0_1_0_left_under_the_old_node(
+    tmp_path, broker, test_data, subscriber_factory
+):
+    """cam.1 upgraded: its configs are under its own node now, and 0.1.0's under the old
+    one (pointing at cam.1's topics) are its own leftovers, which forget clears too."""
+    own, old = _discovery_of(DEVICE), _discovery_of(DEVICE, node=LEGACY_NODE)
+    _publish_retained(broker, [*own, *old, (f"edgeeye/{DEVICE}/status", b"offline")])
+    assert len(_configs_under(broker, subscriber_factory, LEGACY_NODE)) == len(old) == 6
+    done = _forget(_config(tmp_path, broker, test_data, True))
+    assert done.returncode == 0, done.stderr
+    cleared = {line.removeprefix("cleared ") for line in done.stdout.splitlines()}
+    assert {t for t, _ in own + old} <= cleared
+    assert subscriber_factory(broker, "#").collect(lambda r: bool(r), 3) == []

@@ -13,15 +13,17 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgeeye.tools.local_broker import LocalBroker
+from edgeeye.tools.local_broker import LocalBroker, free_port
+from tests.support.certificates import make_certificates
 from tests.support.fakes import HANGING_INTERPRETER
 from tests.support.paths import REPO, TEST_DATA
 from tests.support.targets import SSH_OPTIONS, Target, wheel_cache
 
 ANSIBLE = REPO / "ansible"
-#: The example vault's password and what it holds (ansible/group_vars/edgeeye/vault.yml).
+#: The example vault's password (ansible/group_vars/edgeeye/vault.yml).
 VAULT_PASSWORD = "edgeeye-example"
-MQTT_USER, MQTT_PASSWORD = "edgeeye", "example-mqtt-password-change-me"
+#: The broker's ACL as shipped: each target logs in as its own device id, confined by it.
+ACL_FILE = REPO / "configs" / "mosquitto" / "edgeeye.acl"
 #: Where a target keeps tests/fakes/hanging_interpreter: readable by the hardened service
 #: (ProtectSystem=strict leaves /usr read-only, not hidden; ProtectHome hides /home).
 HANGING_INTERPRETER_ON_TARGET = "/usr/local/lib/edgeeye-fakes/hanging_interpreter"
@@ -88,22 +90,47 @@ def install_hanging_interpreter(target: Target) -> str:
     return HANGING_INTERPRETER_ON_TARGET
 
 
-def target_broker(hosts: list[str], port: int | None = None) -> LocalBroker:
-    """A running mosquitto the targets reach on ``hosts`` (their host addresses) at ``port``
-    (default: the broker's own) with the vault's password, and the tests on 127.0.0.1
-    at ``broker.port`` (anonymous)."""
-    broker = LocalBroker(prelude=("per_listener_settings true",))
-    passwords = broker.dir / "passwords"  # a folder mosquitto may read
-    subprocess.run(
-        ["mosquitto_passwd", "-b", "-c", str(passwords), MQTT_USER, MQTT_PASSWORD], check=True
-    )
-    os.chmod(passwords, 0o644)
-    remote = []
-    for host in hosts:
-        remote += [f"listener {port or broker.port} {host}", "allow_anonymous false",
-                   f"password_file {passwords}"]  # fmt: skip
-    broker._listener_options = ("allow_anonymous true", *remote)
-    return broker.start()
+def mqtt_password(device_id: str) -> str:
+    """The MQTT password of the target whose device id (and MQTT user) is ``device_id``."""
+    return f"example-password-{device_id}"
+
+
+class TargetBroker(LocalBroker):
+    """The targets' broker: plain MQTT on ``port`` and MQTT over TLS on ``tls_port`` (its
+    certificate signed by ``ca_file``, for the targets' addresses) on each target-facing
+    address, each device its own user under the shipped ACL; anonymous on 127.0.0.1."""
+
+    def __init__(self, hosts: list[str], devices: list[str], port: int | None = None) -> None:
+        super().__init__(prelude=("per_listener_settings true",))
+        passwords = self.dir / "passwords"  # a folder mosquitto may read
+        for position, device in enumerate(devices):
+            create = ["-c"] if position == 0 else []
+            subprocess.run(
+                ["mosquitto_passwd", "-b", *create, str(passwords), device, mqtt_password(device)],
+                check=True,
+            )
+        acl = self.dir / "edgeeye.acl"
+        shutil.copyfile(ACL_FILE, acl)
+        for path in (passwords, acl):
+            os.chmod(path, 0o644)
+        certificates = make_certificates(self.dir / "tls", ",".join(f"IP:{h}" for h in hosts))
+        self.ca_file = certificates["ca"]
+        self.tls_port = free_port()
+        users = ["allow_anonymous false", f"password_file {passwords}", f"acl_file {acl}"]
+        remote = []
+        for host in hosts:
+            remote += [f"listener {port or self.port} {host}", *users]
+            remote += [f"listener {self.tls_port} {host}", *users,
+                       f"cafile {certificates['ca']}", f"certfile {certificates['server']}",
+                       f"keyfile {certificates['server-key']}"]  # fmt: skip
+        self._listener_options = ("allow_anonymous true", *remote)
+
+
+def target_broker(hosts: list[str], devices: list[str], port: int | None = None) -> TargetBroker:
+    """A running ``TargetBroker`` the targets reach on ``hosts`` (their host addresses) at
+    ``port`` (default: the broker's own) as ``devices``."""
+    broker = TargetBroker(hosts, devices, port)
+    return broker.start()  # type: ignore[return-value]  # start() returns self
 
 
 @dataclass
@@ -140,6 +167,7 @@ class Playbook:
                 "ansible_ssh_common_args": SSH_OPTIONS,
                 "edgeeye_mqtt_host": target.host_address,
                 "edgeeye_mqtt_port": getattr(target, "mqtt_port", broker.port),
+                "edgeeye_mqtt_password": mqtt_password(target.name),
                 "edgeeye_model_src": str(TEST_DATA / "models/mobilenet_v1_0.25_128_quant.tflite"),
                 "edgeeye_labels_src": str(TEST_DATA / "models/imagenet_labels.txt"),
                 "edgeeye_source": {"type": "synthetic", "fps": 10},
