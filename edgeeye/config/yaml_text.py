@@ -1,6 +1,6 @@
 """The config file read as YAML with the parts of YAML that can hurt us refused up front.
 
-A config is a few kilobytes of plain mappings, so three things YAML allows are refused:
+A config is a few kilobytes of plain mappings, so four things YAML allows are refused:
 
 - aliases (``*name``): a 464-byte "billion laughs" file expands into gigabytes, and
   nothing in the config needs to repeat a value; refused when the alias is met, before
@@ -8,6 +8,9 @@ A config is a few kilobytes of plain mappings, so three things YAML allows are r
 - nesting deeper than ``MAX_DEPTH`` collections: the config's deepest key is three levels
   down, and a 3000-level file would otherwise recurse through the composer until Python
   gives up; refused while composing, so that recursion never starts.
+- a key given twice in one mapping: YAML keeps the later value without a word, and a
+  config edited by hand over SSH repeats a key easily; refused naming the key and both
+  lines.
 - files over ``MAX_BYTES``: read no further, so ``/dev/zero`` or a log file named by
   mistake costs nothing.  PyYAML's pure-Python parser (the only one that lets us refuse
   aliases as they come) takes about 2 s for 64 KiB of dense YAML on a slow machine, and a
@@ -80,6 +83,8 @@ def read_yaml(path: Path, label: str) -> tuple[object, yaml.Node | None]:
     try:
         loader = _ConfigLoader(text)  # refuses unprintable characters already
         root = loader.get_single_node()
+        if root is not None:
+            _refuse_repeated_keys(root, ())
         return (loader.construct_document(root) if root is not None else None), root
     except _Refused as refused:
         raise ConfigError(f"{label}: line {refused.line}: {refused.reason}") from None
@@ -88,6 +93,25 @@ def read_yaml(path: Path, label: str) -> tuple[object, yaml.Node | None]:
     finally:
         if loader is not None:
             loader.dispose()
+
+
+def _refuse_repeated_keys(node: yaml.Node, path: tuple[str, ...]) -> None:
+    """A key given twice in one mapping is refused, naming it and both lines: YAML would
+    keep the later value silently, and a hand edit over SSH repeats a key easily.  (The
+    depth is bounded by ``MAX_DEPTH`` already, so this recursion is too.)"""
+    if isinstance(node, yaml.MappingNode):
+        first_lines: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            line = key_node.start_mark.line + 1
+            if key in first_lines:
+                where = ".".join((*path, clip(key)))
+                raise _Refused(line, f"{where}: given twice (lines {first_lines[key]} and {line})")
+            first_lines[key] = line
+            _refuse_repeated_keys(value_node, (*path, clip(key)))
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _refuse_repeated_keys(item, (*path, str(index)))
 
 
 def _read_text(path: Path, label: str) -> str:

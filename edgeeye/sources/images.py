@@ -40,6 +40,7 @@ from edgeeye.sources.frame import (
     check_frame_array,
     slot_array,
 )
+from edgeeye.sources.pictures import rgb_pixels, upright
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 _DECODED_CACHE_BYTES = 64 * 2**20
@@ -188,7 +189,7 @@ class ImagesSource:
             box = self._check_header(path, image.width, image.height)
             if box != image.size:
                 image.thumbnail(box)  # a JPEG decodes at a reduced scale (draft) first
-            pixels = np.asarray(image.convert("RGB"))
+            pixels = rgb_pixels(upright(image))
         if self._cache is not None:
             self._cache[index] = pixels
         return pixels

@@ -129,8 +129,9 @@ def test_an_invalid_edit_is_refused_and_the_appliance_keeps_classifying(
 def test_hostile_edits_are_refused_and_the_appliance_keeps_classifying(
     tmp_path, broker, test_data, subscriber_factory, appliance_factory
 ):
-    """3000 levels of nesting and an alias bomb: each reload is refused in one line, in
-    milliseconds, and the appliance never stops classifying on the old config."""
+    """3000 levels of nesting, an alias bomb and a repeated key: each reload is refused in
+    one line, in milliseconds, and the appliance never stops classifying on the old
+    config."""
     config, subscriber, appliance = _classifying(
         tmp_path, broker, test_data, subscriber_factory, appliance_factory, 20
     )
@@ -140,6 +141,11 @@ def test_hostile_edits_are_refused_and_the_appliance_keeps_classifying(
     hostile = [
         ("a: " + "[" * 3000 + "]" * 3000 + "\n", f"{config}: line 1: nested deeper than 32 levels"),
         (bomb, f"{config}: line 2: YAML aliases (*name) are not allowed in the config"),
+        # A key repeated by a hand edit: YAML would silently keep the later value.
+        (
+            "device_id: cam1\nlogging: {level: INFO}\nlogging: {level: DEBUG}\n",
+            f"{config}: line 3: logging: given twice (lines 2 and 3)",
+        ),
     ]
     for text, expected in hostile:
         config.write_text(text)
@@ -160,7 +166,7 @@ def test_hostile_edits_are_refused_and_the_appliance_keeps_classifying(
     appliance.signal(signal.SIGTERM)
     assert appliance.wait(30) == 0, appliance.stderr
     subscriber.collect(lambda r: bool(r) and r[-1].payload == b"offline", 10)
-    assert appliance.stderr.count("config edit rejected") == 2
+    assert appliance.stderr.count("config edit rejected") == len(hostile)
     for _, expected in hostile:
         assert f"still running the previous config: {expected}\n" in appliance.stderr
     assert "Traceback" not in appliance.stderr
