@@ -86,7 +86,9 @@ def _model_pull(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from edgeeye.tools.demo import run_demo
 
-    return run_demo(seconds=args.seconds, images=args.images, model_dir=args.model_dir)
+    return run_demo(
+        seconds=args.seconds, images=args.images, model_dir=args.model_dir, synthetic=args.synthetic
+    )
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -178,13 +180,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--images",
         type=Path,
         metavar="DIR",
-        help="a folder of photographs to classify (default: the synthetic source)",
+        help="a folder of photographs to classify (default: the ones shipped with edgeeye)",
+    )
+    demo.add_argument(
+        "--synthetic", action="store_true", help="generated frames instead of photographs"
     )
     demo.add_argument(
         "--model-dir",
         type=Path,
         metavar="DIR",
-        help="where to look the model up first ($EDGEEYE_MODEL_DIR), then the cache",
+        help="where to look the model up first ($EDGEEYE_MODEL_DIR), then the cache,"
+        " then the built-in",
     )
     demo.set_defaults(handler=_demo)
     bench = commands.add_parser(

@@ -8,6 +8,7 @@ import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from importlib import resources
 from pathlib import Path
 
 from edgeeye.config.manifest import ModelEntry, load_manifest
@@ -23,12 +24,28 @@ def cache_dir() -> Path:
     return Path(base) / "edgeeye" / "models"
 
 
+def builtin_dir() -> Path | None:
+    """The models shipped in the package (the repository's ``models/``), if installed.
+
+    A wheel installs them as plain files, so the folder is a real path; an install that
+    keeps the package in a zip has no such folder and relies on the cache.
+    """
+    try:
+        folder = resources.files("edgeeye.models")
+    except ModuleNotFoundError:
+        return None
+    return folder if isinstance(folder, Path) and folder.is_dir() else None
+
+
 def model_dirs() -> list[Path]:
-    """Where models are looked up, in order: $EDGEEYE_MODEL_DIR, then the cache."""
+    """Where models are looked up, in order: $EDGEEYE_MODEL_DIR, the cache, the built-in."""
     dirs = []
     if os.environ.get("EDGEEYE_MODEL_DIR"):
         dirs.append(Path(os.environ["EDGEEYE_MODEL_DIR"]).expanduser().resolve())
     dirs.append(cache_dir())
+    builtin = builtin_dir()
+    if builtin is not None:
+        dirs.append(builtin)
     return dirs
 
 
@@ -134,9 +151,16 @@ def cached_models() -> list[tuple[ModelEntry, Path | None]]:
 
 def format_model_list(models: list[tuple[ModelEntry, Path | None]]) -> str:
     rows = [("NAME", "INPUT", "WHERE", "DESCRIPTION")]
+    builtin = builtin_dir()
     for entry, path in models:
         size = f"{entry.input_size[0]}x{entry.input_size[1]}"
-        rows.append((entry.name, size, str(path) if path else "(not pulled)", entry.description))
+        if path is None:
+            where = "(not pulled)"
+        elif builtin is not None and path.parent == builtin:
+            where = "built in"
+        else:
+            where = str(path)
+        rows.append((entry.name, size, where, entry.description))
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     return "\n".join(
         f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]:<{widths[2]}}  {row[3]}"

@@ -1,9 +1,11 @@
 """``edgeeye demo``: a private broker, the real pipeline for a few seconds, results shown live.
 
-Uses the built-in defaults (the synthetic source, the default model looked up in
-``$EDGEEYE_MODEL_DIR`` and the cache), except for what the options say: ``images``, a
-folder of photographs to classify instead, and ``model_dir``, where to look the model up
-(it becomes the appliance's ``$EDGEEYE_MODEL_DIR``).
+Uses the built-in defaults (the default model, found in ``$EDGEEYE_MODEL_DIR``, the cache
+or, on a fresh machine, the copy shipped in the package) and classifies the photographs
+shipped with it (``photos/``), so a first run offline shows real labels.  The options
+change that: ``images``, a folder of photographs of your own; ``synthetic``, generated
+frames instead; ``model_dir``, where to look the model up first (it becomes the
+appliance's ``$EDGEEYE_MODEL_DIR``).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import json
 import queue
 import tempfile
 import time
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +24,11 @@ from paho.mqtt.enums import CallbackAPIVersion
 from edgeeye.publish.stats import Stats
 from edgeeye.tools.launcher import launch_run
 from edgeeye.tools.local_broker import LocalBroker
+
+
+def demo_photos() -> Path:
+    """The photographs shipped for the demo (CC BY 2.0 and public domain: photos/README.md)."""
+    return Path(str(resources.files("edgeeye.tools").joinpath("photos")))
 
 
 def demo_config(folder: Path, images: Path | None = None) -> str:
@@ -45,8 +53,20 @@ def demo_environment(port: int, model_dir: Path | None = None) -> dict[str, str]
 
 
 def run_demo(
-    seconds: float = 10.0, images: Path | None = None, model_dir: Path | None = None
+    seconds: float = 10.0,
+    images: Path | None = None,
+    model_dir: Path | None = None,
+    *,
+    synthetic: bool = False,
 ) -> int:
+    """Run the demo; ``images`` None means the shipped photographs unless ``synthetic``."""
+    if synthetic:
+        images, source = None, "synthetic frames"
+    elif images is None:
+        images = demo_photos()
+        source = f"edgeeye's demo photographs ({images})"
+    else:
+        source = f"the photographs in {images}"
     with LocalBroker() as broker, tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "demo.yaml"
         config.write_text(demo_config(Path(tmp), images))
@@ -56,7 +76,6 @@ def run_demo(
         client.on_message = lambda _c, _u, message: messages.put(message)
         client.connect(broker.host, broker.port)
         client.loop_start()
-        source = f"the photographs in {images}" if images is not None else "synthetic frames"
         print(f"demo: mosquitto on 127.0.0.1:{broker.port}; subscribed to edgeeye/#")
         print(f"demo: running 'edgeeye run' for {seconds:.0f} s on {source}")
         appliance = launch_run(

@@ -239,6 +239,25 @@ def test_a_model_downloaded_with_its_checksum_restarts_and_a_wrong_checksum_is_r
     assert target.service("MainPID") == pid and target.service("ActiveState") == "active"
 
 
+def test_with_no_model_files_the_role_runs_the_model_built_into_the_wheel(rig, subscriber):
+    """The role's default: no file to copy, no URL to fetch; the wheel's own model."""
+    target, _broker, playbook, _first = rig
+    copied = playbook.run()  # the rig's own model first: mobilenet_v1_0.25_128_quant
+    assert copied.returncode == 0, copied.output[-3000:]
+    built_in = playbook.run(edgeeye_model_src="", edgeeye_labels_src="")
+    assert built_in.returncode == 0, built_in.output[-3000:]
+    assert "Copy the model and labels" not in built_in.output
+    assert "Download the model and labels" not in built_in.output
+    config = target.ssh("cat /etc/edgeeye/edgeeye.yaml").stdout
+    assert "name: mobilenet_v2_1.0_224_quant" in config and "path:" not in config, config
+    received = subscriber.collect(
+        lambda r: sum(b'"model":"mobilenet_v2_1.0_224_quant"' in m.payload for m in r) >= 3, 60
+    )
+    assert sum(b'"model":"mobilenet_v2_1.0_224_quant"' in m.payload for m in received) >= 3
+    listed = target.ssh("/opt/edgeeye/bin/edgeeye model list").stdout
+    assert "built in" in listed.splitlines()[1], listed
+
+
 def test_the_watchdog_restarts_a_service_that_stops_making_progress(rig, subscriber):
     target, _broker, playbook, _first = rig
     # Stalled means no frame classified for 2 s; the supervisor must not kill the stuck

@@ -42,10 +42,34 @@ def test_the_demo_classifies_the_photographs_it_is_given_with_the_models_it_is_s
     assert "  stats: captured" in shown.stdout
 
 
-def test_without_a_model_dir_the_demo_looks_nowhere_else(tmp_path, test_data):
-    """The test data is not found by itself (not beside the project, not through the tests'
-    variable): the default model is looked up in the (empty) cache alone."""
-    images = str(test_data / "images")
-    shown = _demo(tmp_path, "--seconds", "2", "--images", images, EDGEEYE_TEST_DATA=str(test_data))
-    assert shown.returncode == 3, shown.stdout + shown.stderr
-    assert f"mobilenet_v2_1.0_224_quant: not found in {tmp_path / 'empty-cache'};" in shown.stderr
+#: What the shipped photographs (edgeeye/tools/photos) are, to the shipped model.
+SHIPPED_TOP1 = {
+    "cat_720p.jpg": "Egyptian cat",
+    "grace_hopper.jpg": "military uniform",
+    "parrot.jpg": "macaw",
+}
+
+
+def test_on_a_fresh_machine_the_demo_classifies_its_own_photographs_with_the_built_in_model(
+    tmp_path,
+):
+    """No test data, no model folder, an empty cache and an empty HOME: the first run of
+    a newcomer.  The model shipped in the package and its photographs give real labels."""
+    home = tmp_path / "home"
+    home.mkdir()
+    shown = _demo(
+        tmp_path, "--seconds", "4", HOME=str(home), EDGEEYE_TEST_DATA=str(tmp_path / "none")
+    )
+    assert shown.returncode == 0, shown.stdout + shown.stderr[-2000:]
+    assert "on edgeeye's demo photographs" in shown.stdout
+    results = re.findall(r"^  #\d+ +(\S+) +-> (.+?) +(\d\.\d\d)  worker", shown.stdout, re.M)
+    assert {(photo, label.strip()) for photo, label, _ in results} == set(SHIPPED_TOP1.items())
+    assert all(float(score) >= 0.5 for *_, score in results), results
+    assert list(home.iterdir()) == [], "the demo wrote into HOME"
+
+
+def test_the_demo_runs_on_synthetic_frames_when_asked(tmp_path):
+    shown = _demo(tmp_path, "--seconds", "3", "--synthetic")
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    assert "on synthetic frames" in shown.stdout
+    assert len(re.findall(r"^  #\d+ +-> ", shown.stdout, re.M)) >= 5, shown.stdout

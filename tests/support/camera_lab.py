@@ -38,14 +38,14 @@ def missing_camera_lab(wheels: bool = True) -> str | None:
         return "the camera lab mounts an overlay and enters it with systemd-nspawn: needs root"
     for command in ("systemd-nspawn", "mount", "umount"):
         if shutil.which(command) is None:
-            return f"{command} is not installed (.ci/setup installs it)"
+            return f"{command} is not installed (.ci/setup-tests installs it)"
     if not (CAMERA_TREE / ".complete").exists():
         return f"no camera tree in {CAMERA_TREE} (run tests/deploy/make-camera-image)"
     cache = wheel_cache("x86_64", PYTHON)
     if wheels and not (cache / "requirements.txt").exists():
         return (
             f"no dependency wheels in {cache} (run ansible/build-wheels --arch x86_64"
-            f" --python {PYTHON} --out {cache}, as .ci/setup does)"
+            f" --python {PYTHON} --out {cache}, as .ci/setup-tests does)"
         )
     return None
 

@@ -44,12 +44,12 @@ def missing_requirement() -> str | None:
         return "the deploy tests boot containers and need root"
     for command in ("systemd-nspawn", "ip", "ssh", "ssh-keygen", "mount"):
         if shutil.which(command) is None:
-            return f"{command} is not installed (.ci/setup installs it)"
+            return f"{command} is not installed (.ci/setup-tests installs it)"
     for release, python in RELEASES.items():
         if not (base_tree(release) / ".complete").exists():
             return f"no base image in {base_tree(release)} (run tests/deploy/make-image)"
         if not (wheel_cache(python=python) / "wheelhouse.json").exists():
-            return f"no dependency wheels in {wheel_cache(python=python)} (run .ci/setup)"
+            return f"no dependency wheels in {wheel_cache(python=python)} (run .ci/setup-tests)"
     return None
 
 

@@ -78,12 +78,25 @@ def test_manifest_lists_the_standard_models_with_checksums():
 
 
 def test_the_model_dir_is_looked_up_before_the_cache(cache, monkeypatch, test_data):
-    assert zoo.find_model("mobilenet_v2_1.0_224_quant") is None
+    assert zoo.find_model("mobilenet_v1_0.25_128_quant") is None
     monkeypatch.setenv("EDGEEYE_MODEL_DIR", str(test_data / "models"))
     model, labels = zoo.find_model("mobilenet_v2_1.0_224_quant")
     assert model == test_data / "models" / "mobilenet_v2_1.0_224_quant.tflite"
     assert labels.name == "imagenet_labels.txt"
-    assert zoo.model_dirs() == [test_data / "models", cache]
+    assert zoo.model_dirs() == [test_data / "models", cache, zoo.builtin_dir()]
+
+
+def test_with_nothing_pulled_the_default_model_is_the_built_in_one(cache):
+    builtin = zoo.builtin_dir()
+    assert builtin is not None and builtin.name == "models"
+    model, labels = zoo.find_model("mobilenet_v2_1.0_224_quant")
+    assert (model, labels) == (
+        builtin / "mobilenet_v2_1.0_224_quant.tflite",
+        builtin / "imagenet_labels.txt",
+    )
+    listing = zoo.format_model_list(zoo.cached_models()).splitlines()
+    assert re.match(r"mobilenet_v2_1\.0_224_quant +224x224 +built in +MobileNet v2", listing[1])
+    assert "(not pulled)" in listing[2]
 
 
 def test_pull_downloads_verifies_and_caches(cache, server):
@@ -97,7 +110,7 @@ def test_pull_downloads_verifies_and_caches(cache, server):
     assert len(server.requests) == 2
     listed = dict((entry.name, path) for entry, path in zoo.cached_models())
     assert listed["mobilenet_v1_0.25_128_quant"] == model
-    assert listed["mobilenet_v2_1.0_224_quant"] is None
+    assert listed["mobilenet_v2_1.0_224_inat_bird_quant"] is None
     assert "(not pulled)" in zoo.format_model_list(zoo.cached_models())
 
 

@@ -1,0 +1,1 @@
+"""The default model, shipped as package data (see README.md here)."""
