@@ -77,8 +77,9 @@ def _model_list(_args: argparse.Namespace) -> int:
 
 def _model_pull(args: argparse.Namespace) -> int:
     from edgeeye.inference import zoo
+    from edgeeye.inference.download_progress import TerminalProgress
 
-    model_path, labels_path = zoo.pull(args.name)
+    model_path, labels_path = zoo.pull(args.name, progress=TerminalProgress(sys.stderr))
     print(f"{args.name}: {model_path}\nlabels: {labels_path}")
     return 0
 

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import tempfile
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
 from edgeeye.config.manifest import ModelEntry, load_manifest
 from edgeeye.errors import DownloadError, ModelError
+from edgeeye.inference.download_progress import DownloadProgress
 
 DOWNLOAD_TIMEOUT_S = 60
 
@@ -89,9 +90,14 @@ def pull(
     name: str,
     *,
     manifest: dict[str, ModelEntry] | None = None,
-    progress: Callable[[str], None] | None = None,
+    progress: DownloadProgress | None = None,
 ) -> tuple[Path, Path]:
-    """Make a manifest model available, downloading into the cache only what is missing."""
+    """Make a manifest model available, downloading into the cache only what is missing.
+
+    ``progress`` hears of each file's size and bytes as they arrive (the CLI draws them on
+    a terminal).  A file is written beside its final name and renamed into place only once
+    complete with the manifest's sha256, so an interrupted pull leaves nothing behind.
+    """
     manifest = manifest or load_manifest()
     if name not in manifest:
         raise ModelError(
@@ -110,36 +116,52 @@ def pull(
     ):
         path = _present(target, filename, sha256)
         if path is None:
-            if progress:
-                progress(f"downloading {url}")
-            path = _download(url, target / filename, sha256)
+            path = _download(url, target / filename, sha256, progress)
         paths.append(path)
     return paths[0], paths[1]
 
 
-def _download(url: str, destination: Path, sha256: str) -> Path:
+def _download(
+    url: str, destination: Path, sha256: str, progress: DownloadProgress | None = None
+) -> Path:
     """Download to a temporary file beside ``destination``; rename only if the checksum matches."""
     handle, temporary = tempfile.mkstemp(dir=destination.parent, prefix=".part-")
     digest = hashlib.sha256()
+    ok = False
     try:
         with (
             os.fdopen(handle, "wb") as out,
             urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response,
         ):
-            for block in iter(lambda: response.read(1 << 20), b""):
+            length = response.headers.get("Content-Length", "")
+            total = int(length) if length.isdigit() else None
+            if progress:
+                progress.started(destination.name, total)
+            done = 0
+            for block in iter(lambda: response.read(1 << 16), b""):
                 digest.update(block)
                 out.write(block)
+                done += len(block)
+                if progress:
+                    progress.advanced(done)
+        if total is not None and done != total:
+            # read(n) returns short at a closed connection rather than raising.
+            raise DownloadError(f"{url}: download failed: cut short at {done} of {total} bytes")
         if digest.hexdigest() != sha256:
             raise DownloadError(
                 f"{url}: checksum mismatch: expected sha256 {sha256}, got {digest.hexdigest()}"
             )
         os.replace(temporary, destination)
-    except (urllib.error.URLError, OSError) as exc:
-        Path(temporary).unlink(missing_ok=True)
+        ok = True
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+        # HTTPException: a connection cut short (IncompleteRead) is not an OSError.
         raise DownloadError(f"{url}: download failed: {getattr(exc, 'reason', exc)}") from exc
-    except DownloadError:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    finally:
+        # Also on Ctrl-C: no partial file is left, under any name.
+        if not ok:
+            Path(temporary).unlink(missing_ok=True)
+        if progress:
+            progress.finished(ok)
     return destination
 
 
