@@ -56,6 +56,7 @@ def broken_release(folder: Path) -> Path:
     """A copy of the project as release 0.1.1, whose workers crash before they load the
     model: it cannot start."""
     shutil.copytree(REPO / "edgeeye", folder / "edgeeye")
+    shutil.copytree(REPO / "models", folder / "models")  # installed as edgeeye.models
     shutil.copytree(REPO / "ansible", folder / "ansible", ignore=shutil.ignore_patterns("wheels"))
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(REPO / name, folder)
