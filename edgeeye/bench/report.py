@@ -18,11 +18,26 @@ def table(report: dict[str, Any]) -> str:
         f"ceiling: {report['ceiling']['single_core_fps']:.1f} frames/s on one core"
         f" at {report['frame']}",
     ]
+    if "preprocessing" in report:
+        lines += _preprocessing_lines(report["preprocessing"])
     if "scaling" in report:
         lines += _pipeline_lines(report)
     if "features" in report:
         lines += _feature_lines(report["features"])
     return "\n".join(lines)
+
+
+def _preprocessing_lines(costs: dict[str, Any]) -> list[str]:
+    names = list(next(iter(costs["sizes"].values())))
+    lines = [
+        "",
+        f"preprocessing to {costs['input']}, ms per frame on one core"
+        f" (median of {costs['rounds']} alternating rounds; sampled = before, edgeeye = now)",
+        f"{'frame':<10}" + "".join(f" {name:>12}" for name in names),
+    ]
+    for size, row in costs["sizes"].items():
+        lines.append(f"{size:<10}" + "".join(f" {row[name]:>12.3f}" for name in names))
+    return lines
 
 
 def _feature_lines(features: dict[str, Any]) -> list[str]:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgeeye.bench import appliance, baselines, ceiling, features, handoff
+from edgeeye.bench import appliance, baselines, ceiling, features, handoff, preprocessing
 from edgeeye.bench.common import BenchModel
 from edgeeye.inference.interpreter import interpreter_class
 from edgeeye.inference.model import inspect_model
@@ -61,6 +61,13 @@ def run_bench(options: BenchOptions, progress: Callable[[str], None] = print) ->
     progress(f"ceiling: bare interpreter, one core, {frame} frames, {model.name}")
     single = ceiling.single_core_rate(model, options.width, options.height, durations.ceiling_s)
     progress(f"  {single:.1f} frames/s on one core")
+    progress(
+        f"preprocessing: frame to {model.spec.input_size[1]}x{model.spec.input_size[0]}"
+        " RGB, ms per frame on one core"
+    )
+    preprocessing_costs = preprocessing.measure(
+        model.spec.input_size, rounds=3 if options.quick else 7, progress=progress
+    )
     frame_sizes = [(options.width, options.height)]
     if not options.quick and (options.width, options.height) != (1920, 1080):
         frame_sizes.append((1920, 1080))
@@ -83,6 +90,7 @@ def run_bench(options: BenchOptions, progress: Callable[[str], None] = print) ->
             "workers": workers,
             "ceiling_fps": round(single * workers, 2),
         },
+        "preprocessing": preprocessing_costs,
     }
     with LocalBroker() as broker:
         if options.features_only:

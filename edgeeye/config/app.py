@@ -171,9 +171,6 @@ def _check_model_files(
                 f" ({clip(str(resolved))})"
             )
         updates[key] = resolved
-    if config.model.path is not None and config.model.labels is None:
-        where = key_location(label, root, ("model", "path")).replace("model.path", "model.labels")
-        raise ConfigError(f"{where}: required key is missing (model.path needs a labels file)")
     if config.model.path is None and config.model.name is None:
         raise ConfigError(f"{label}: model: set either model.name or model.path and model.labels")
     if config.model.path is None:

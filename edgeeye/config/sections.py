@@ -143,8 +143,10 @@ SourceConfig = Annotated[
 class ModelConfig(Frozen):
     """Which model to run and how to read its output.
 
-    Either ``name`` (a model from the manifest, found in ``EDGEEYE_MODEL_DIR`` or the cache)
-    or ``path`` plus ``labels`` (your own files).  ``path`` wins when both are set.
+    Either ``name`` (a model from the manifest, found in ``EDGEEYE_MODEL_DIR``, the cache or
+    among the built-in models) or ``path`` (your own file; ``path`` wins when both are
+    set) with ``labels``, which may be left out when the model carries its labels in its
+    TFLite metadata.
     """
 
     name: str | None = "mobilenet_v2_1.0_224_quant"

@@ -18,6 +18,7 @@ import numpy as np
 from edgeeye.config.messages import clip, excerpt
 from edgeeye.errors import ModelError
 from edgeeye.inference.interpreter import load_interpreter
+from edgeeye.inference.metadata import Normalization, read_associated_file, read_metadata
 
 # ASCII only: Unicode's \s and \d would take U+0085 for a separator and "٣" for a number.
 _NUMBERED = re.compile(r"^(\d+)[ \t:]+(.*\S)$", re.ASCII)
@@ -39,7 +40,14 @@ def load_labels(path: Path) -> tuple[str, ...]:
     character, one over ``MAX_LABEL_CHARS``, bytes that are not UTF-8, or a file past
     ``MAX_LABELS_BYTES`` or ``MAX_LABELS`` lines is refused with the file and its line.
     """
-    lines = [line.removesuffix("\r").strip(" \t") for line in _read_labels(path).split("\n")]
+    return parse_labels(str(path), _read_labels(path))
+
+
+def parse_labels(path: str, data: bytes) -> tuple[str, ...]:
+    """``load_labels`` of bytes read elsewhere (a labels file packed inside a model)."""
+    if len(data) > MAX_LABELS_BYTES:
+        raise ModelError(f"labels {path}: larger than {MAX_LABELS_BYTES:,} bytes")
+    lines = [line.removesuffix("\r").strip(" \t") for line in _decoded(path, data).split("\n")]
     while lines and not lines[-1]:
         lines.pop()
     if not lines:
@@ -61,14 +69,15 @@ def load_labels(path: Path) -> tuple[str, ...]:
     return tuple(_checked(path, number, line) for number, line in enumerate(lines, 1))
 
 
-def _read_labels(path: Path) -> str:
+def _read_labels(path: Path) -> bytes:
     try:
         with path.open("rb") as file:
-            data = file.read(MAX_LABELS_BYTES + 1)
+            return file.read(MAX_LABELS_BYTES + 1)
     except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
         raise ModelError(f"labels {path}: cannot read: {exc}") from exc
-    if len(data) > MAX_LABELS_BYTES:
-        raise ModelError(f"labels {path}: larger than {MAX_LABELS_BYTES:,} bytes")
+
+
+def _decoded(path: str, data: bytes) -> str:
     data = data.removeprefix(_BOM)
     try:
         return data.decode("utf-8")
@@ -77,7 +86,7 @@ def _read_labels(path: Path) -> str:
         raise ModelError(f"labels {path}: line {line}: not UTF-8 text") from None
 
 
-def _checked(path: Path, number: int, label: str) -> str:
+def _checked(path: str, number: int, label: str) -> str:
     """``label`` from line ``number``, if it can go into a one-line message or payload."""
     for char in label:
         if unicodedata.category(char) in _CONTROL:
@@ -93,6 +102,11 @@ def _checked(path: Path, number: int, label: str) -> str:
     return label
 
 
+#: A float model that says nothing of its input gets [-1, 1], the convention of the
+#: TensorFlow image models (MobileNet, EfficientNet-Lite) that carry no metadata.
+DEFAULT_FLOAT_NORMALIZATION = Normalization(mean=(127.5,), std=(127.5,))
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """What a worker needs to run a model; small enough to hand to a spawned process."""
@@ -103,10 +117,20 @@ class ModelSpec:
     input_size: tuple[int, int]  # (height, width)
     input_dtype: str  # "uint8", "int8" or "float32"
     threads: int
+    #: The model's own (from its metadata), else None: see ``Classifier`` for the rule.
+    normalization: Normalization | None = None
+    #: The input tensor's (scale, zero point); (0.0, 0) for a float input.
+    input_quantization: tuple[float, int] = (0.0, 0)
+    #: Where the labels came from: the labels file, or ``model.tflite:labels.txt``.
+    labels_origin: str = ""
 
 
-def inspect_model(path: Path, labels_path: Path, threads: int = 1) -> ModelSpec:
-    """Load the model once, check it is an image classifier matching its labels."""
+def inspect_model(path: Path, labels_path: Path | None, threads: int = 1) -> ModelSpec:
+    """Load the model once, check it is an image classifier matching its labels.
+
+    Without ``labels_path`` the labels come from the model's metadata (a labels file packed
+    in the model); a model without them is refused with one line.
+    """
     interpreter = load_interpreter(path, threads)
     inputs = interpreter.get_input_details()
     outputs = interpreter.get_output_details()
@@ -128,12 +152,25 @@ def inspect_model(path: Path, labels_path: Path, threads: int = 1) -> ModelSpec:
     classes = int(np.prod(out_shape))
     if out_shape[-1] != classes:
         raise ModelError(f"model {path}: output is {out_shape}; need one score per class")
-    labels = load_labels(labels_path)
+    try:
+        metadata = read_metadata(path, path.read_bytes())
+    except OSError as exc:
+        raise ModelError(f"model {path}: cannot read: {exc}") from exc
+    if labels_path is not None:
+        origin, labels = str(labels_path), load_labels(labels_path)
+    elif metadata is not None and metadata.labels_file:
+        origin = f"{path}:{metadata.labels_file}"
+        labels = parse_labels(origin, read_associated_file(path, metadata.labels_file))
+    else:
+        raise ModelError(
+            f"model {path}: holds no labels in its metadata; set model.labels to its labels file"
+        )
     if len(labels) != classes:
         raise ModelError(
-            f"labels {labels_path}: has {len(labels)} labels but model {path.name} outputs"
+            f"labels {origin}: has {len(labels)} labels but model {path.name} outputs"
             f" {classes} classes"
         )
+    scale, zero = inputs[0].get("quantization", (0.0, 0))
     return ModelSpec(
         name=path.stem,
         path=path,
@@ -141,4 +178,7 @@ def inspect_model(path: Path, labels_path: Path, threads: int = 1) -> ModelSpec:
         input_size=(shape[1], shape[2]),
         input_dtype=dtype,
         threads=threads,
+        normalization=metadata.normalization if metadata else None,
+        input_quantization=(float(scale), int(zero)),
+        labels_origin=origin,
     )

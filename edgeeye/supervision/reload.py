@@ -22,9 +22,12 @@ from edgeeye.inference.model import ModelSpec, inspect_model
 from edgeeye.sources import make_source
 
 
-def resolve_model_files(config: AppConfig) -> tuple[Path, Path]:
-    """The model and labels files a config names, directly or through the manifest."""
-    if config.model.path is not None and config.model.labels is not None:
+def resolve_model_files(config: AppConfig) -> tuple[Path, Path | None]:
+    """The model and labels files a config names, directly or through the manifest.
+
+    A model file without ``model.labels`` gives None: the labels packed in the model are
+    used (``inspect_model`` refuses a model that has none)."""
+    if config.model.path is not None:
         return config.model.path, config.model.labels
     name = config.model.name or ""
     found = zoo.find_model(name)

@@ -84,10 +84,9 @@ def test_missing_labels_file_is_named(tmp_path):
         _load(tmp_path, "model:\n  path: m.tflite\n  labels: nope.txt\n")
 
 
-def test_model_path_needs_labels(tmp_path):
+def test_model_path_alone_is_accepted_labels_may_come_from_the_model(tmp_path):
     (tmp_path / "m.tflite").write_bytes(b"x")
-    with pytest.raises(ConfigError, match=r"model.labels: required key is missing"):
-        _load(tmp_path, "model:\n  path: m.tflite\n")
+    assert _load(tmp_path, "model:\n  path: m.tflite\n").model.labels is None
 
 
 def test_relative_model_paths_resolve_against_the_config_folder(tmp_path):
