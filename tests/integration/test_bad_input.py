@@ -41,6 +41,23 @@ def test_bad_config_exits_2_naming_the_key(tmp_path, text, expected):
     assert expected in _error_line(completed)
 
 
+def test_a_key_given_twice_is_refused_by_run_and_check_config_naming_both_lines(tmp_path):
+    """A hand edit over SSH that adds a key again instead of changing it: the later value
+    would win silently."""
+    config = write_config(tmp_path / "twice.yaml", "device_id: cam1\nmqtt:\n  port: 1883\n"
+                          "  host: 127.0.0.1\n  port: 1884\n")  # fmt: skip
+    expected = f"edgeeye: error: {config}: line 5: mqtt.port: given twice (lines 3 and 5)"
+    for completed in (
+        _run(config),
+        subprocess.run(
+            edgeeye_command("check-config", str(config)), capture_output=True, text=True
+        ),
+    ):
+        assert completed.returncode == 2, completed.stderr
+        assert _error_line(completed) == expected
+        assert completed.stdout == ""
+
+
 def test_check_config_prints_the_resolved_config_or_the_error(tmp_path, test_data, monkeypatch):
     # The model is checked too (the same verdict a reload gives): it must be findable.
     monkeypatch.setenv("EDGEEYE_MODEL_DIR", str(test_data / "models"))
