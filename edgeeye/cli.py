@@ -58,10 +58,12 @@ def _run(args: argparse.Namespace) -> int:
 def _check_config(args: argparse.Namespace) -> int:
     """The verdict a reload (SIGHUP) would give: config, model and labels all checked; and
     that the source's libraries import here (picamera2 with this venv's numpy)."""
+    from edgeeye.inference.model import describe
     from edgeeye.sources import check_source_imports, source_warnings
 
-    config, _model = prepare(args.file)
+    config, model = prepare(args.file)
     check_source_imports(config.source)
+    print(f"edgeeye: {describe(model)}", file=sys.stderr)
     for warning in source_warnings(config.source):
         print(f"edgeeye: warning: {warning}", file=sys.stderr)
     print(dump_config(config), end="")
@@ -112,6 +114,11 @@ def _bench(args: argparse.Namespace) -> int:
         if manifest_labels is None:  # a manifest model always has its labels file
             raise ConfigError(f"bench: model {args.model} has no labels file")
         labels_path = manifest_labels
+    detector = None
+    if args.detector:
+        if not args.detector_labels:
+            raise ConfigError("bench: --detector-labels is required with --detector")
+        detector = (Path(args.detector), Path(args.detector_labels))
     width, height = (int(n) for n in args.frame.lower().split("x"))
     options = BenchOptions(
         model_path=model_path,
@@ -121,6 +128,7 @@ def _bench(args: argparse.Namespace) -> int:
         width=width,
         height=height,
         features_only=args.features_only,
+        detector=detector,
     )
     result = run_bench(options, progress=lambda line: print(line, flush=True))
     print()
@@ -208,6 +216,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="where to look a --model NAME up first ($EDGEEYE_MODEL_DIR), then the cache",
     )
+    bench.add_argument("--detector", metavar="FILE", help="a detector .tflite to measure too")
+    bench.add_argument("--detector-labels", metavar="FILE", help="its labels file")
     bench.add_argument("--quick", action="store_true", help="a shorter run (under 3 minutes)")
     bench.add_argument("--workers", type=int, default=0, help="most workers (default: cores)")
     bench.add_argument("--frame", default="640x480", help="frame size, WIDTHxHEIGHT")

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from edgeeye.bench.common import BenchModel, classify_frame, synthetic_frames
+from edgeeye.bench.common import BenchModel, infer_frame, synthetic_frames
 from edgeeye.inference.classifier import Classifier
 from edgeeye.inference.model import ModelSpec
 from edgeeye.publish.stats import percentiles
@@ -83,7 +83,7 @@ def _consume(
             created, frame = frames.get(timeout=0.1)
         except queue.Empty:
             continue
-        classify_frame(classifier, frame, size)
+        infer_frame(classifier, frame, size)
         tally.done(created)
 
 
@@ -179,7 +179,7 @@ def _process_worker(
             created, frame = frames.get(timeout=0.1)
         except queue.Empty:
             continue
-        classify_frame(classifier, frame, spec.input_size)
+        infer_frame(classifier, frame, spec.input_size)
         done.put(created)
 
 

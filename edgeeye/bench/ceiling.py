@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from edgeeye.bench.common import BenchModel, classify_frame, rate_for, synthetic_frames
-from edgeeye.inference.classifier import Classifier
+from edgeeye.bench.common import BenchModel, infer_frame, rate_for, synthetic_frames
+from edgeeye.inference.runner import open_model
 
 
 def single_core_rate(model: BenchModel, width: int, height: int, seconds: float) -> float:
@@ -14,10 +14,10 @@ def single_core_rate(model: BenchModel, width: int, height: int, seconds: float)
     The best of three runs: on a shared machine a run can only be slowed down, never sped up,
     so the fastest is the closest to what the core can do.
     """
-    classifier = Classifier(replace(model.spec, threads=1))
+    classifier = open_model(replace(model.spec, threads=1))
     frames = synthetic_frames(width, height)
 
     def step(i: int) -> None:
-        classify_frame(classifier, frames[i % len(frames)], model.size)
+        infer_frame(classifier, frames[i % len(frames)], model.size)
 
     return max(rate_for(seconds / 3, step) for _ in range(3))

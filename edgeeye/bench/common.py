@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeeye.inference.classifier import Classifier
 from edgeeye.inference.model import ModelSpec
 from edgeeye.inference.preprocess import to_model_rgb
+from edgeeye.inference.runner import FrameModel
 from edgeeye.sources.frame import PixelFormat
 from edgeeye.sources.synthetic import SyntheticSettings, SyntheticSource
 
@@ -42,10 +42,10 @@ def synthetic_frames(width: int, height: int, count: int = 8) -> list[np.ndarray
     return frames
 
 
-def classify_frame(classifier: Classifier, frame: np.ndarray, size: tuple[int, int]) -> None:
-    """The same preprocessing and invoke the workers do."""
+def infer_frame(model: FrameModel, frame: np.ndarray, size: tuple[int, int]) -> None:
+    """The same preprocessing and invoke the workers do (a classifier's, or a detector's)."""
     rgb = to_model_rgb(frame, PixelFormat.RGB888, frame.shape[0], frame.shape[1], size)
-    classifier.classify(rgb, 3, 0.0)
+    model.infer(rgb, 3)
 
 
 def rate_for(seconds: float, step: Callable[[int], None], warmup: int = 5) -> float:

@@ -24,7 +24,21 @@ def table(report: dict[str, Any]) -> str:
         lines += _pipeline_lines(report)
     if "features" in report:
         lines += _feature_lines(report["features"])
+    if "detection" in report:
+        lines += _detection_lines(report["detection"])
     return "\n".join(lines)
+
+
+def _detection_lines(detection: dict[str, Any]) -> list[str]:
+    if "skipped" in detection:
+        return ["", f"detection: skipped ({detection['skipped']})"]
+    return [
+        "",
+        f"detection with {detection['model']}, {detection['workers']} workers:"
+        f" {detection['throughput_fps']:.1f} frames/s, {detection['of_ceiling']:.2f} of its"
+        f" ceiling ({detection['single_core_fps']:.1f} frames/s on one core),"
+        f" p99 {detection['latency_ms']['p99']} ms",
+    ]
 
 
 def _preprocessing_lines(costs: dict[str, Any]) -> list[str]:

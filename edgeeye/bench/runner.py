@@ -9,7 +9,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgeeye.bench import appliance, baselines, ceiling, features, handoff, preprocessing
+from edgeeye.bench import (
+    appliance,
+    baselines,
+    ceiling,
+    detection,
+    features,
+    handoff,
+    preprocessing,
+)
 from edgeeye.bench.common import BenchModel
 from edgeeye.inference.interpreter import interpreter_class
 from edgeeye.inference.model import inspect_model
@@ -32,6 +40,8 @@ class BenchOptions:
     width: int = 640
     height: int = 480
     features_only: bool = False  # just the cost of discovery and snapshots
+    #: A detector (.tflite and its labels) to measure as well; None: that part is skipped.
+    detector: tuple[Path, Path] | None = None
 
 
 @dataclass(frozen=True)
@@ -168,6 +178,17 @@ def run_bench(options: BenchOptions, progress: Callable[[str], None] = print) ->
         )
         latency_rows.append({**overload, "load": "200% (overload)"})
         feature_costs = _features(model, broker, workers, single, options, progress)
+        detection_report: dict[str, Any] = {"skipped": "no --detector given"}
+        if options.detector is not None:
+            progress(f"detection, {workers} workers")
+            detection_report = detection.measure(
+                *options.detector,
+                broker,
+                _plan(workers, 0.0, options.width, options.height, durations),
+                OFFERED,
+                durations.ceiling_s,
+                progress,
+            )
 
     growth = overload["memory_growth_kib"]
     return {
@@ -192,6 +213,7 @@ def run_bench(options: BenchOptions, progress: Callable[[str], None] = print) ->
             "grew": any(value > GROWTH_LIMIT_KIB for value in growth.values()),
         },
         "features": feature_costs,
+        "detection": detection_report,
     }
 
 

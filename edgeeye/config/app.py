@@ -13,11 +13,17 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BeforeValidator, ValidationError, field_validator
+from pydantic import BeforeValidator, Field, ValidationError, field_validator
 
 from edgeeye.config.files import default_state_dir
 from edgeeye.config.manifest import load_manifest
 from edgeeye.config.messages import clip, describe, excerpt, key_location
+from edgeeye.config.scene import (
+    ClassifyDetectionsConfig,
+    PresenceConfig,
+    RegionConfig,
+    SceneName,
+)
 from edgeeye.config.sections import (
     TOPIC_LEVEL,
     Frozen,
@@ -62,6 +68,24 @@ class AppConfig(Frozen):
     snapshot: SnapshotConfig = SnapshotConfig()
     remote_control: RemoteControlConfig = RemoteControlConfig()
     logging: LoggingConfig = LoggingConfig()
+    #: Named parts of the frame; results are also given per region.
+    regions: dict[SceneName, RegionConfig] = Field(default_factory=dict, max_length=16)
+    presence: tuple[PresenceConfig, ...] = Field((), max_length=64)
+    classify_detections: ClassifyDetectionsConfig | None = None
+
+    @property
+    def crops_from_frame(self) -> bool:
+        """Whether workers crop the full frame (regions, or boxes to classify)."""
+        return bool(self.regions) or self.classify_detections is not None
+
+    def capture_size(self, model_size: tuple[int, int]) -> tuple[int, int]:
+        """(height, width) a camera is asked for: the model's size, which the ISP scales
+        to, unless workers crop parts of the frame; then the camera's main size."""
+        source = self.source
+        if self.crops_from_frame and source.type == "picamera2":
+            width, height = source.main_size
+            return height, width
+        return model_size
 
     @field_validator("device_id")
     @classmethod
@@ -131,7 +155,27 @@ def _load(path: str | Path | None, label: str, environ: Mapping[str, str]) -> Ap
     except ValidationError as exc:
         raise ConfigError(describe(exc, label, root_node, overridden, AppConfig)) from None
     base = Path(path).resolve().parent if path is not None else Path.cwd()
+    _check_scene(config, label, root_node)
     return _check_model_files(config, label, root_node, base)
+
+
+def _check_scene(config: AppConfig, label: str, root: yaml.Node | None) -> None:
+    """Presence entries name regions that exist, and no two share a topic."""
+    keys: dict[str, int] = {}
+    for position, entry in enumerate(config.presence):
+        if entry.region is not None and entry.region not in config.regions:
+            where = key_location(label, root, ("presence", position, "region"))
+            raise ConfigError(
+                f"{where}: {excerpt(entry.region)} is not allowed: must be one of the"
+                f" regions ({', '.join(config.regions) or 'none are set'})"
+            )
+        if entry.key in keys:
+            where = key_location(label, root, ("presence", position))
+            raise ConfigError(
+                f"{where}: is {entry.key!r}, as presence.{keys[entry.key]} is: give one"
+                " another label, region or id"
+            )
+        keys[entry.key] = position
 
 
 def _apply_env(raw: dict[str, Any], environ: Mapping[str, str]) -> dict[tuple[str, ...], str]:
@@ -152,13 +196,37 @@ def _apply_env(raw: dict[str, Any], environ: Mapping[str, str]) -> dict[tuple[st
 def _check_model_files(
     config: AppConfig, label: str, root: yaml.Node | None, base: Path
 ) -> AppConfig:
-    """Resolve relative model paths against the config's folder and check they exist."""
-    updates: dict[str, Any] = {}
+    """Resolve relative model paths against the config's folder and check they exist: the
+    model's, and the second model's of ``classify_detections``."""
+    updates = _resolved(config.model, ("model",), label, root, base)
+    if config.model.path is None and config.model.name is None:
+        raise ConfigError(f"{label}: model: set either model.name or model.path and model.labels")
+    _known_name(config.model.path, config.model.name, ("model",), label, root)
+    if updates:
+        config = config.model_copy(update={"model": config.model.model_copy(update=updates)})
+    cascade = config.classify_detections
+    if cascade is not None:
+        where = ("classify_detections", "model")
+        second = _resolved(cascade.model, where, label, root, base)
+        _known_name(cascade.model.path, cascade.model.name, where, label, root)
+        if second:
+            model = cascade.model.model_copy(update=second)
+            config = config.model_copy(
+                update={"classify_detections": cascade.model_copy(update={"model": model})}
+            )
+    return config
+
+
+def _resolved(
+    section: Any, at: tuple[str, ...], label: str, root: yaml.Node | None, base: Path
+) -> dict[str, Path]:
+    """``section``'s path and labels, resolved; an error naming the key if one is missing."""
+    updates: dict[str, Path] = {}
     for key in ("path", "labels"):
-        value: Path | None = getattr(config.model, key)
+        value: Path | None = getattr(section, key)
         if value is None:
             continue
-        where = key_location(label, root, ("model", key))
+        where = key_location(label, root, (*at, key))
         try:
             resolved = (base / value.expanduser()).resolve()
             found = resolved.is_file()
@@ -171,19 +239,23 @@ def _check_model_files(
                 f" ({clip(str(resolved))})"
             )
         updates[key] = resolved
-    if config.model.path is None and config.model.name is None:
-        raise ConfigError(f"{label}: model: set either model.name or model.path and model.labels")
-    if config.model.path is None:
-        known = load_manifest()
-        if config.model.name not in known:
-            where = key_location(label, root, ("model", "name"))
-            raise ConfigError(
-                f"{where}: {excerpt(config.model.name)} is not allowed: must be one of"
-                f" {', '.join(sorted(known))} (or set model.path and model.labels)"
-            )
-    if updates:
-        config = config.model_copy(update={"model": config.model.model_copy(update=updates)})
-    return config
+    return updates
+
+
+def _known_name(
+    path: Path | None, name: str | None, at: tuple[str, ...], label: str, root: yaml.Node | None
+) -> None:
+    """Without a path, the name must be one of the manifest's models."""
+    if path is not None or name is None:
+        return
+    known = load_manifest()
+    if name not in known:
+        where = key_location(label, root, (*at, "name"))
+        raise ConfigError(
+            f"{where}: {excerpt(name)} is not allowed: must be one of"
+            f" {', '.join(sorted(known))} (or set {'.'.join(at)}.path and"
+            f" {'.'.join(at)}.labels)"
+        )
 
 
 def dump_config(config: AppConfig) -> str:

@@ -140,21 +140,40 @@ SourceConfig = Annotated[
 ]
 
 
+#: ``model.task``: what the model is taken for ("auto": what its outputs say).
+TaskChoice = Literal["auto", "classify", "detect"]
+
+#: ``model.min_score`` when it is not set: a classifier's top_k already limits what it
+#: says, while a detector reports boxes down to scores of almost nothing.
+DEFAULT_MIN_SCORE = {"classify": 0.0, "detect": 0.5}
+
+Score = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
 class ModelConfig(Frozen):
     """Which model to run and how to read its output.
 
     Either ``name`` (a model from the manifest, found in ``EDGEEYE_MODEL_DIR``, the cache or
     among the built-in models) or ``path`` (your own file; ``path`` wins when both are
     set) with ``labels``, which may be left out when the model carries its labels in its
-    TFLite metadata.
+    TFLite metadata.  ``task`` auto tells a classifier from a detector by its outputs.
     """
 
     name: str | None = "mobilenet_v2_1.0_224_quant"
     path: Path | None = None
     labels: Path | None = None
+    task: TaskChoice = "auto"
     top_k: int = Field(3, ge=1, le=100)
-    min_score: float = Field(0.0, ge=0.0, le=1.0)
+    #: Labels (and detections) scoring below this are not published; unset: 0 for a
+    #: classifier, 0.5 for a detector.
+    min_score: Score | None = None
+    #: Per label, instead of ``min_score`` (for example ``person: 0.6``).
+    min_score_per_label: dict[LabelName, Score] = Field(default_factory=dict, max_length=1000)
     threads: int = Field(1, ge=1, le=16)
+
+    def min_score_for(self, task: str) -> float:
+        """``min_score``, or the default for the task ("classify" or "detect")."""
+        return DEFAULT_MIN_SCORE[task] if self.min_score is None else self.min_score
 
 
 class RingConfig(Frozen):
@@ -308,9 +327,12 @@ class SnapshotConfig(Frozen):
     """A small JPEG of the frame behind each label change, on ``<prefix>/<device>/snapshot``.
 
     The picture is the frame as the model saw it (the model's input), scaled to
-    ``width`` x ``height`` (default: the model's input size)."""
+    ``width`` x ``height`` (default: the model's input size).  ``mode``: ``frame`` as it
+    is; ``boxes`` with the detections (or regions) and their labels drawn; ``crop`` the
+    best detection alone; ``auto`` is boxes for a detector or with regions, else frame."""
 
     enabled: bool = False
+    mode: Literal["auto", "frame", "boxes", "crop"] = "auto"
     width: int | None = Field(None, ge=16, le=1920)
     height: int | None = Field(None, ge=16, le=1080)
     quality: int = Field(75, ge=10, le=95)

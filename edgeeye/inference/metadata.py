@@ -27,7 +27,9 @@ _PU_OPTIONS_TYPE, _PU_OPTIONS = 0, 1
 _NORMALIZATION_OPTIONS = 1
 _NO_MEAN, _NO_STD = 0, 1
 _AF_NAME, _AF_TYPE = 0, 2
-_TENSOR_AXIS_LABELS = 2
+# AssociatedFileType: a classifier's labels are AXIS labels (one per output element), a
+# detector's VALUE labels (one per class id its classes output holds).
+_LABEL_FILE_TYPES = (2, 3)
 #: Labels inside a model are read at most this far (the labels loader's own limit).
 _MAX_ASSOCIATED_BYTES = 1_000_000
 
@@ -87,9 +89,10 @@ def _parse(blob: bytes) -> ModelMetadata:
         if unit.u8(_PU_OPTIONS_TYPE) == _NORMALIZATION_OPTIONS and options is not None:
             normalization = Normalization(options.floats(_NO_MEAN), options.floats(_NO_STD))
     labels = None
-    for associated in outputs[0].tables(_TM_FILES) if outputs else []:
-        if associated.u8(_AF_TYPE) == _TENSOR_AXIS_LABELS and labels is None:
-            labels = associated.string(_AF_NAME)
+    for output in outputs:
+        for associated in output.tables(_TM_FILES):
+            if associated.u8(_AF_TYPE) in _LABEL_FILE_TYPES and labels is None:
+                labels = associated.string(_AF_NAME)
     return ModelMetadata(
         name=root.string(_MM_NAME),
         input_names=tuple(t.string(_TM_NAME) or "" for t in inputs),

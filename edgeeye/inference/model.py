@@ -1,9 +1,9 @@
 """The model, inspected once at start-up: its input, its labels, what it is.
 
 ``inspect_model`` runs in the main process before any worker starts, so a model that is not
-an image classifier, or whose labels do not match its output, stops the appliance with one
-clear line instead of failing in every worker later.  Workers run it through
-``runner.open_model``.
+an image classifier or detector, or whose labels do not match its output, stops the
+appliance with one clear line instead of failing in every worker later.  Workers run it
+through ``runner.open_model``.
 """
 
 from __future__ import annotations
@@ -12,13 +12,22 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from edgeeye.config.messages import clip, excerpt
+from edgeeye.config.sections import TaskChoice
 from edgeeye.errors import ModelError
+from edgeeye.inference.detection_outputs import DetectionOutputs, find_detection_outputs
 from edgeeye.inference.interpreter import load_interpreter
-from edgeeye.inference.metadata import Normalization, read_associated_file, read_metadata
+from edgeeye.inference.metadata import (
+    ModelMetadata,
+    Normalization,
+    read_associated_file,
+    read_metadata,
+)
+from edgeeye.inference.results import Task
 
 # ASCII only: Unicode's \s and \d would take U+0085 for a separator and "٣" for a number.
 _NUMBERED = re.compile(r"^(\d+)[ \t:]+(.*\S)$", re.ASCII)
@@ -117,16 +126,21 @@ class ModelSpec:
     input_size: tuple[int, int]  # (height, width)
     input_dtype: str  # "uint8", "int8" or "float32"
     threads: int
-    #: The model's own (from its metadata), else None: see ``Classifier`` for the rule.
+    #: The model's own (from its metadata), else None: see ``InputConversion`` for the rule.
     normalization: Normalization | None = None
     #: The input tensor's (scale, zero point); (0.0, 0) for a float input.
     input_quantization: tuple[float, int] = (0.0, 0)
     #: Where the labels came from: the labels file, or ``model.tflite:labels.txt``.
     labels_origin: str = ""
+    task: Task = Task.CLASSIFY
+    #: A detector's: which output is which.
+    detection_outputs: DetectionOutputs | None = None
 
 
-def inspect_model(path: Path, labels_path: Path | None, threads: int = 1) -> ModelSpec:
-    """Load the model once, check it is an image classifier matching its labels.
+def inspect_model(
+    path: Path, labels_path: Path | None, threads: int = 1, task: TaskChoice = "auto"
+) -> ModelSpec:
+    """Load the model once, check it is an image classifier or detector matching its labels.
 
     Without ``labels_path`` the labels come from the model's metadata (a labels file packed
     in the model); a model without them is refused with one line.
@@ -148,28 +162,27 @@ def inspect_model(path: Path, labels_path: Path | None, threads: int = 1) -> Mod
             f"model {path}: input is {list(shape)} {dtype}; need an image tensor"
             " [1, height, width, 3] of uint8, int8 or float32"
         )
-    out_shape = [int(n) for n in outputs[0]["shape"]]
-    classes = int(np.prod(out_shape))
-    if out_shape[-1] != classes:
-        raise ModelError(f"model {path}: output is {out_shape}; need one score per class")
     try:
         metadata = read_metadata(path, path.read_bytes())
     except OSError as exc:
         raise ModelError(f"model {path}: cannot read: {exc}") from exc
-    if labels_path is not None:
-        origin, labels = str(labels_path), load_labels(labels_path)
-    elif metadata is not None and metadata.labels_file:
-        origin = f"{path}:{metadata.labels_file}"
-        labels = parse_labels(origin, read_associated_file(path, metadata.labels_file))
-    else:
-        raise ModelError(
-            f"model {path}: holds no labels in its metadata; set model.labels to its labels file"
-        )
-    if len(labels) != classes:
-        raise ModelError(
-            f"labels {origin}: has {len(labels)} labels but model {path.name} outputs"
-            f" {classes} classes"
-        )
+    detection = None
+    if task != "classify":
+        names = metadata.output_names if metadata else ()
+        detection = find_detection_outputs(path, interpreter, names)
+        if detection is None and task == "detect":
+            raise ModelError(
+                f"model {path}: outputs {_shapes(outputs)} are not a detector's (boxes"
+                " [1, N, 4], classes [1, N], scores [1, N], count [1]); model.task is detect"
+            )
+    origin, labels = _labels(path, labels_path, metadata)
+    if detection is None:
+        classes = _classifier_classes(path, outputs)
+        if len(labels) != classes:
+            raise ModelError(
+                f"labels {origin}: has {len(labels)} labels but model {path.name} outputs"
+                f" {classes} classes"
+            )
     scale, zero = inputs[0].get("quantization", (0.0, 0))
     return ModelSpec(
         name=path.stem,
@@ -181,4 +194,48 @@ def inspect_model(path: Path, labels_path: Path | None, threads: int = 1) -> Mod
         normalization=metadata.normalization if metadata else None,
         input_quantization=(float(scale), int(zero)),
         labels_origin=origin,
+        task=Task.CLASSIFY if detection is None else Task.DETECT,
+        detection_outputs=detection,
+    )
+
+
+def describe(spec: ModelSpec) -> str:
+    """One line on what the model is taken for, for ``check-config`` and the log."""
+    height, width = spec.input_size
+    what = "a classifier"
+    if spec.detection_outputs is not None:
+        what = f"a detector (outputs told apart by {spec.detection_outputs.found_by})"
+    return (
+        f"model {spec.path}: {what}, input {width}x{height} {spec.input_dtype},"
+        f" {len(spec.labels)} labels from {spec.labels_origin}"
+    )
+
+
+def _shapes(outputs: list[dict[str, Any]]) -> str:
+    return ", ".join(str([int(n) for n in detail["shape"]]) for detail in outputs)
+
+
+def _classifier_classes(path: Path, outputs: list[dict[str, Any]]) -> int:
+    """How many classes a classifier scores; refuses outputs that are not one score each."""
+    out_shape = [int(n) for n in outputs[0]["shape"]]
+    classes = int(np.prod(out_shape))
+    if len(outputs) != 1 or out_shape[-1] != classes:
+        raise ModelError(
+            f"model {path}: outputs {_shapes(outputs)}; need one score per class (a"
+            " classifier) or boxes, classes, scores and count (a detector)"
+        )
+    return classes
+
+
+def _labels(
+    path: Path, labels_path: Path | None, metadata: ModelMetadata | None
+) -> tuple[str, tuple[str, ...]]:
+    """(where they came from, the labels): the file given, else the model's own."""
+    if labels_path is not None:
+        return str(labels_path), load_labels(labels_path)
+    if metadata is not None and metadata.labels_file:
+        origin = f"{path}:{metadata.labels_file}"
+        return origin, parse_labels(origin, read_associated_file(path, metadata.labels_file))
+    raise ModelError(
+        f"model {path}: holds no labels in its metadata; set model.labels to its labels file"
     )

@@ -27,6 +27,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from edgeeye.config.app import AppConfig
 from edgeeye.homeassistant.discovery import retained_configs
+from edgeeye.inference.results import Task
 from edgeeye.mqtt.acknowledgements import OUTBOX_ROW, RESULT, Deliveries
 from edgeeye.mqtt.client import (
     JPEG,
@@ -81,9 +82,11 @@ class Publisher:
         counts: Callable[[], PipelineCounts],
         events: queue.Queue[PublisherEvent],
         source_names: tuple[str, ...] = (),
+        task: Task = Task.CLASSIFY,
     ) -> None:
         self._config = config
         self.model_name = model_name
+        self.task = task
         self._counts = counts
         self._source_names = source_names
         self.events = events
@@ -97,7 +100,7 @@ class Publisher:
         self.deliveries = Deliveries()
         self._link = BrokerLink(config.mqtt, self.events.put)
         self.results_received = 0
-        self.policy = PublishPolicy(LiveSettings.from_config(config))
+        self.policy = PublishPolicy(LiveSettings.from_config(config, task))
         self.snapshots = Snapshots(self._publish_snapshot)
         self.snapshots.set_enabled(config.snapshot.enabled)
         self.policy.grab = lambda result: self.snapshots.grab(result.sequence)
@@ -316,6 +319,7 @@ class Publisher:
             source,
             labels=outgoing.labels,
             reason=outgoing.reason,
+            detections=outgoing.detections,
         )
         if outgoing.snapshot is not None:
             self.snapshots.submit(
@@ -354,10 +358,12 @@ class Publisher:
         """The snapshot board the workers write from now on."""
         self.snapshots.use_board(board)
 
-    def reconfigure(self, config: AppConfig) -> None:
-        """A reloaded config whose broker side is unchanged: new live settings only."""
+    def reconfigure(self, config: AppConfig, model_name: str, task: Task) -> None:
+        """A reloaded config whose broker side is unchanged: new live settings only (and
+        the model's name and task, should the model have changed)."""
         self._config = self.commands.config = config
-        self.apply_settings(LiveSettings.from_config(config))
+        self.model_name, self.task = model_name, task
+        self.apply_settings(LiveSettings.from_config(config, task))
 
     def apply_settings(self, settings: LiveSettings) -> None:
         """New live settings (a reload or a remote command): used from the next result."""

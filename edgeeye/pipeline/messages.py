@@ -10,20 +10,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from edgeeye.inference.results import Detection, Label, Task
+
 
 @dataclass(frozen=True, slots=True)
 class Result:
-    """One classified frame, as sent from a worker to the publisher."""
+    """One frame's inference, as sent from a worker to the publisher.
+
+    A detector's result has its ``detections`` and, as ``labels``, each label among them
+    with its best score (``inference.results.Inference``)."""
 
     sequence: int
     capture_ts_ns: int
     tag: int
-    labels: list[tuple[int, str, float]]
+    labels: list[Label]
     inference_ms: float
     worker_id: int
     #: The sequence stamped in the frame's pixels if both stamps agreed before and after
     #: reading it, else -1; None when the source does not stamp.
     frame_stamp: int | None = None
+    task: Task = Task.CLASSIFY
+    detections: tuple[Detection, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

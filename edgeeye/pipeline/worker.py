@@ -1,4 +1,4 @@
-"""An inference process: frames from the ring in, classification results out."""
+"""An inference process: frames from the ring in, results (labels, detections) out."""
 
 from __future__ import annotations
 
@@ -48,12 +48,13 @@ def run_worker(spec: WorkerSpec) -> None:
 
     Reads: frame descriptors from the ring's pipe and the frames themselves from shared
     memory (a numpy view, no copy until the resize).  Writes: ``WorkerReady`` once the model
-    is loaded, then a ``Result`` per frame on its own ``results`` pipe, which only this
-    process writes, so killing it cannot wedge another; and, while snapshots are on, each
-    model-size frame to the snapshot board.  Every label goes out (``min_score`` and the
-    label filters are the publisher's, changeable live).  Stops when ``spec.retire`` is
-    set, or when ``spec.stop`` is set and no frame is waiting; exits with
-    ``EXIT_MODEL_FAILED`` after sending ``WorkerFailed`` if the model fails.
+    is loaded, then a ``Result`` per frame (its labels, and a detector's detections) on its
+    own ``results`` pipe, which only this process writes, so killing it cannot wedge
+    another; and, while snapshots are on, each model-size frame to the snapshot board.
+    Every label and detection goes out (``min_score`` and the label filters are the
+    publisher's, changeable live).  Stops when ``spec.retire`` is set, or when
+    ``spec.stop`` is set and no frame is waiting; exits with ``EXIT_MODEL_FAILED`` after
+    sending ``WorkerFailed`` if the model fails.
     """
     name = f"edgeeye.worker:{spec.worker_id}"
     pre_run_setup(name, f"edgeeye-w{spec.worker_id}", spec.log_queue, spec.log_level)
@@ -93,7 +94,7 @@ def _work(ring: FrameRing, board: SnapshotBoard, model: FrameModel, spec: Worker
                 stamp = stamps.pop() if len(stamps) == 1 else -1
         board.put(descriptor.sequence, rgb)
         ring.worker_busy_since_ns[worker_id] = time.monotonic_ns()
-        labels, inference_ms = model.classify(rgb, spec.top_k, 0.0)
+        inference = model.infer(rgb, spec.top_k)
         ring.worker_busy_since_ns[worker_id] = 0
         ring.worker_frames[worker_id] += 1
         spec.results.send(
@@ -101,9 +102,11 @@ def _work(ring: FrameRing, board: SnapshotBoard, model: FrameModel, spec: Worker
                 sequence=descriptor.sequence,
                 capture_ts_ns=descriptor.capture_ts_ns,
                 tag=descriptor.tag,
-                labels=labels,
-                inference_ms=inference_ms,
+                labels=inference.labels,
+                inference_ms=inference.inference_ms,
                 worker_id=worker_id,
                 frame_stamp=stamp,
+                task=spec.model.task,
+                detections=inference.detections,
             )
         )

@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from edgeeye.config.sections import TOPIC_LEVEL, PublishConfig
+from edgeeye.inference.results import Detection, Task
 from edgeeye.pipeline.messages import Result
 from edgeeye.publish.policy import LiveSettings
 
@@ -32,9 +33,10 @@ def result_payload(
     source: str | None,
     labels: list[tuple[int, str, float]] | None = None,
     reason: str = "frame",
+    detections: tuple[Detection, ...] | None = None,
 ) -> bytes:
-    """``labels`` are the ones left after the publish filters (default: all of them);
-    ``reason`` says why the policy sent it: frame, change or heartbeat."""
+    """``labels`` and ``detections`` are the ones left after the publish filters (default:
+    all of them); ``reason`` says why the policy sent it: frame, change or heartbeat."""
     document: dict[str, Any] = {
         "device": device_id,
         "sequence": result.sequence,
@@ -49,6 +51,15 @@ def result_payload(
         "worker": result.worker_id,
         "reason": reason,
     }
+    if result.task is Task.DETECT:
+        found = result.detections if detections is None else detections
+        document["detections"] = [
+            {"index": d.index, "label": d.label, "score": d.score, "box": d.box} for d in found
+        ]
+        counts: dict[str, int] = {}
+        for d in found:
+            counts[d.label] = counts.get(d.label, 0) + 1
+        document["counts"] = counts
     if source is not None:
         document["source"] = source
     if result.frame_stamp is not None:

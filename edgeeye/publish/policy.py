@@ -2,7 +2,9 @@
 
 Pure logic, fed by the publisher thread with each result and a clock, so it can be tested
 frame by frame.  A result's *state* is its top-1 label after the label filters and
-``min_score``, plus whether that label scores at least ``score_threshold`` (when set).
+``min_score`` (per label where ``min_score_per_label`` says; a detector's labels are those
+of the detections that pass them, best first), plus whether that label scores at least
+``score_threshold`` (when set).
 
 - ``every_frame``: every result is sent, at most ``max_rate`` a second.  One whose state
   differs from the last snapshot's, ``hold_s`` or more after it, is a change.
@@ -19,16 +21,16 @@ the frame behind it is overwritten soon after.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from edgeeye.config.app import AppConfig
 from edgeeye.config.sections import PublishConfig
+from edgeeye.inference.results import Detection, Label, Task, labels_of
 from edgeeye.pipeline.messages import Result
 
-Label = tuple[int, str, float]
 State = tuple[str | None, bool]
 
 FRAME, CHANGE, HEARTBEAT = "frame", "change", "heartbeat"
@@ -36,12 +38,14 @@ FRAME, CHANGE, HEARTBEAT = "frame", "change", "heartbeat"
 
 @dataclass(slots=True)
 class Outgoing:
-    """A result the policy decided to send, with the labels that survived the filters."""
+    """A result the policy decided to send, with the labels (and a detector's detections)
+    that survived the filters."""
 
     result: Result
     labels: list[Label]
     reason: str  # FRAME, CHANGE or HEARTBEAT
     state: State
+    detections: tuple[Detection, ...] = ()
     #: What ``grab`` returned for this result (a copy of its frame), for a change.
     snapshot: np.ndarray | None = None
 
@@ -53,14 +57,26 @@ class LiveSettings:
     min_score: float
     publish: PublishConfig
     snapshot_enabled: bool
+    #: ``model.min_score_per_label``: these labels' own floor instead of ``min_score``.
+    min_score_per_label: Mapping[str, float] = field(default_factory=dict)
 
     @classmethod
-    def from_config(cls, config: AppConfig) -> LiveSettings:
+    def from_config(cls, config: AppConfig, task: Task = Task.CLASSIFY) -> LiveSettings:
         """The settings a config file gives (what a start or a reload begins with)."""
         return cls(
-            min_score=config.model.min_score,
+            min_score=config.model.min_score_for(task.value),
             publish=config.publish,
             snapshot_enabled=config.snapshot.enabled,
+            min_score_per_label=config.model.min_score_per_label,
+        )
+
+    def keeps(self, label: str, score: float) -> bool:
+        """Whether a label at this score is published: its floor, and the label filters."""
+        publish = self.publish
+        return (
+            score >= self.min_score_per_label.get(label, self.min_score)
+            and (not publish.include or label in publish.include)
+            and label not in publish.exclude
         )
 
 
@@ -83,16 +99,22 @@ class PublishPolicy:
 
     def offer(self, result: Result, now: float) -> Outgoing | None:
         """The result to send now for this one, if any."""
-        labels = self._filter(result.labels)
+        keeps = self.settings.keeps
+        detections: tuple[Detection, ...] = ()
+        if result.task is Task.DETECT:
+            detections = tuple(d for d in result.detections if keeps(d.label, d.score))
+            labels = labels_of(detections)
+        else:
+            labels = [label for label in result.labels if keeps(label[1], label[2])]
         state = self._state_of(labels)
         if self.settings.publish.mode == "every_frame":
-            return self._every_frame(Outgoing(result, labels, FRAME, state), now)
+            return self._every_frame(Outgoing(result, labels, FRAME, state, detections), now)
         if result.sequence < self._newest_sequence:
             # Workers finish out of order: an older frame must not undo a newer state.
             self.results_suppressed += 1
             return None
         self._newest_sequence = result.sequence
-        candidate = Outgoing(result, labels, CHANGE, state)
+        candidate = Outgoing(result, labels, CHANGE, state, detections)
         if state == self._sent_state:
             if self._pending is not None:
                 self.results_suppressed += 1  # the change it would have been is cancelled
@@ -118,13 +140,13 @@ class PublishPolicy:
             self._pending = None
             self._sent_state = pending.state
             self._hold_until = now + self.settings.publish.hold_s
-            self._current = Outgoing(pending.result, pending.labels, HEARTBEAT, pending.state)
+            self._current = replace(pending, reason=HEARTBEAT, snapshot=None)
             return self._sent(pending, now)
         heartbeat_s = self.settings.publish.heartbeat_s
         last = self._last_sent_at
         beat = self._current
         if heartbeat_s and beat is not None and last is not None and now - last >= heartbeat_s:
-            return self._sent(Outgoing(beat.result, beat.labels, HEARTBEAT, beat.state), now)
+            return self._sent(replace(beat, reason=HEARTBEAT, snapshot=None), now)
         return None
 
     def flush(self, now: float) -> Outgoing | None:
@@ -172,17 +194,6 @@ class PublishPolicy:
     def _rate_allows(self, now: float) -> bool:
         # A hair of tolerance: a 0.2 s tick must not miss a 5/s slot by rounding.
         return now + 1e-6 >= self._rate_ready_at()
-
-    def _filter(self, labels: list[Label]) -> list[Label]:
-        publish = self.settings.publish
-        min_score = self.settings.min_score
-        return [
-            label
-            for label in labels
-            if label[2] >= min_score
-            and (not publish.include or label[1] in publish.include)
-            and label[1] not in publish.exclude
-        ]
 
     def _state_of(self, labels: list[Label]) -> State:
         if not labels:

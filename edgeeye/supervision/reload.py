@@ -45,7 +45,7 @@ def prepare(path: str | Path | None) -> tuple[AppConfig, ModelSpec]:
     config = load_config(path)
     check_broker_files(config.mqtt)
     model_path, labels_path = resolve_model_files(config)
-    return config, inspect_model(model_path, labels_path, config.model.threads)
+    return config, inspect_model(model_path, labels_path, config.model.threads, config.model.task)
 
 
 @dataclass(frozen=True)
@@ -89,4 +89,4 @@ def plan(
 
 
 def _worker_side(model: ModelConfig) -> ModelConfig:
-    return model.model_copy(update={"min_score": 0.0})
+    return model.model_copy(update={"min_score": 0.0, "min_score_per_label": {}})

@@ -144,10 +144,11 @@ class Supervisor:
             return RunEnd.SIGNAL
         self._current_capture().start(ring, self.config, self.model.input_size)
         log.info(
-            "running: %d workers, %d ring slots, model %s, source %s",
+            "running: %d workers, %d ring slots, model %s (%s), source %s",
             len(pool.workers),
             self.config.slot_count,
             self.model.name,
+            self.model.task.value,
             self.config.source.type,
         )
         self._liveness.ready(self._status())
@@ -155,7 +156,12 @@ class Supervisor:
 
     def _new_publisher(self) -> Publisher:
         return Publisher(
-            self.config, self.model.name, self._counts, self._events, source_names(self.config)
+            self.config,
+            self.model.name,
+            self._counts,
+            self._events,
+            source_names(self.config),
+            self.model.task,
         )
 
     def _on_startup_event(self, event: PublisherEvent) -> None:
@@ -256,8 +262,7 @@ class Supervisor:
         if change.publisher:
             self._swap_publisher()
         else:
-            self._current_publisher().reconfigure(config)
-        self._current_publisher().model_name = model.name
+            self._current_publisher().reconfigure(config, model.name, model.task)
         if change.ring or change.workers or change.capture:
             if change.ring or change.capture:
                 capture.stop(2.0, for_good=False)

@@ -143,6 +143,14 @@ def _result(device: str, document: JsonValue) -> Reading | NotUnderstood:
         return refuse(f"labels[0].label is {_type_name(label)}, not a string")
     if isinstance(score, bool) or not isinstance(score, int | float):
         return refuse(f"labels[0].score is {_type_name(score)}, not a number")
+    counts = document.get("counts")
+    if counts is not None:  # a detector's: every label found, and how many of each
+        if not isinstance(counts, dict):
+            return refuse(f"'counts' is {_type_name(counts)}, not an object")
+        for name, count in counts.items():
+            if isinstance(count, bool) or not isinstance(count, int):
+                return refuse(f"counts[{printable(name, 20)!r}] is {_type_name(count)}")
+        label = " ".join(name if n == 1 else f"{name} x{n}" for name, n in counts.items())
     return Reading(device, "result", document, label=label, score=float(score))
 
 

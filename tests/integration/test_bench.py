@@ -29,6 +29,10 @@ def test_quick_bench_reports_every_section(tmp_path, test_data):
             str(test_data / "models"),
             "--output",
             str(output),
+            "--detector",
+            str(test_data / "models" / "ssd_mobilenet_v1_coco_quant.tflite"),
+            "--detector-labels",
+            str(test_data / "models" / "coco_labels.txt"),
         ),
         capture_output=True,
         text=True,
@@ -83,3 +87,11 @@ def test_quick_bench_reports_every_section(tmp_path, test_data):
     assert 0 < features["snapshots_hold_1s"]["snapshots_per_s"] <= 1.5
     assert features["off"]["snapshots_per_s"] == 0
     assert "discovery and snapshots" in completed.stdout
+    detection = report["detection"]
+    assert detection["model"] == "ssd_mobilenet_v1_coco_quant"
+    assert detection["single_core_fps"] > 0 and detection["received"] > 0
+    assert detection["ceiling_fps"] == pytest.approx(
+        detection["single_core_fps"] * detection["workers"], rel=0.01
+    )
+    assert 0 < detection["of_ceiling"] < 2 and detection["latency_ms"]["p99"] > 0
+    assert "detection with ssd_mobilenet_v1_coco_quant" in completed.stdout

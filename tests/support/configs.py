@@ -20,9 +20,14 @@ def device_config(
     workers: int = 2,
     mqtt: str = "",
     extra: str = "",
+    labels: str = "imagenet_labels",
+    model_entries: str = "",
 ) -> Path:
-    """``folder/edgeeye.yaml`` for device cam1 on ``model`` (a file in the test data);
-    ``mqtt`` is flow-mapping entries added to that section, ``extra`` more top-level YAML."""
+    """``folder/edgeeye.yaml`` for device cam1 on ``model`` (a file in the test data, or
+    an absolute path without ``.tflite``) with ``labels``; ``mqtt`` is flow-mapping entries
+    added to that section, ``model_entries`` block lines added to the model section,
+    ``extra`` more top-level YAML."""
+    model_path = model if model.startswith("/") else f"{test_data}/models/{model}"
     mqtt_entries = f"host: 127.0.0.1, port: {port}" + (f", {mqtt}" if mqtt else "")
     return write_config(
         folder / "edgeeye.yaml",
@@ -30,8 +35,9 @@ def device_config(
 device_id: cam1
 source: {source}
 model:
-  path: {test_data}/models/{model}.tflite
-  labels: {test_data}/models/imagenet_labels.txt
+  path: {model_path}.tflite
+  labels: {test_data}/models/{labels}.txt
+{model_entries}
 workers: {workers}
 mqtt: {{{mqtt_entries}}}
 {extra}
@@ -94,5 +100,32 @@ def photo_config(
         source=source,
         workers=workers,
         mqtt="stats_interval: 1" + (f", {mqtt}" if mqtt else ""),
+        extra=f"homeassistant: {{discovery: false}}\n{extra}",
+    )
+
+
+def detector_config(
+    folder: Path,
+    port: int,
+    test_data: Path,
+    source: str,
+    extra: str = "",
+    *,
+    model: str = "ssd_mobilenet_v1_coco_quant",
+    model_entries: str = "",
+    workers: int = 2,
+) -> Path:
+    """Device cam1 detecting with the SSD detector and the COCO labels (or ``model``, a
+    copy of it made in the test), stats every second, discovery off."""
+    return device_config(
+        folder,
+        port,
+        test_data,
+        model=model,
+        labels="coco_labels",
+        model_entries=model_entries,
+        source=source,
+        workers=workers,
+        mqtt="stats_interval: 1",
         extra=f"homeassistant: {{discovery: false}}\n{extra}",
     )

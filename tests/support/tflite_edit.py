@@ -1,5 +1,6 @@
 """Test models made from the real ones in the test data: TFLite metadata written, an input
-of another type put in front (a QUANTIZE op), metadata removed.  The flatbuffer is edited
+of another type put in front (a QUANTIZE op), metadata removed, outputs reordered or
+renamed (a detector as TF2 exports it).  The flatbuffer is edited
 with the schema code LiteRT ships (``ai_edge_litert.schema_py_generated``) and the
 ``flatbuffers`` package; nothing is downloaded and no interpreter is faked."""
 
@@ -43,16 +44,44 @@ def without_metadata(model: Any) -> Any:
 
 
 def set_metadata(model: Any, blob: bytes) -> Any:
-    (entry,) = [m for m in model.metadata if m.name == b"TFLITE_METADATA"]
-    model.buffers[entry.buffer].data = np.frombuffer(blob, np.uint8)
+    """``blob`` as the model's TFLite metadata, replacing its own or added as a new buffer."""
+    entries = [m for m in model.metadata or [] if m.name == b"TFLITE_METADATA"]
+    if not entries:
+        buffer = schema.BufferT()
+        model.buffers.append(buffer)
+        entry = schema.MetadataT()
+        entry.name, entry.buffer = b"TFLITE_METADATA", len(model.buffers) - 1
+        model.metadata = [*(model.metadata or []), entry]
+        entries = [entry]
+    model.buffers[entries[0].buffer].data = np.frombuffer(blob, np.uint8)
+    return model
+
+
+def permute_outputs(model: Any, order: list[int]) -> Any:
+    """The subgraph's outputs listed in ``order`` (positions in the current list)."""
+    graph = model.subgraphs[0]
+    graph.outputs = np.array([graph.outputs[i] for i in order], np.int32)
+    return model
+
+
+def rename_outputs(model: Any, names: list[str]) -> Any:
+    """The output tensors, in the subgraph's order, renamed."""
+    graph = model.subgraphs[0]
+    for tensor_index, name in zip(graph.outputs, names, strict=True):
+        graph.tensors[tensor_index].name = name.encode()
     return model
 
 
 def metadata_blob(
-    mean: list[float] | None, std: list[float] | None, labels_file: str | None
+    mean: list[float] | None,
+    std: list[float] | None,
+    labels_file: str | None,
+    outputs: tuple[str, ...] = ("probability",),
+    labels_on: int = 0,
 ) -> bytes:
     """A ``ModelMetadata`` (metadata_schema.fbs): input "image" with NormalizationOptions,
-    output "probability" with a TENSOR_AXIS_LABELS file."""
+    and ``outputs`` named in order; ``labels_file`` goes on output ``labels_on``, as
+    TENSOR_AXIS_LABELS for a classifier ("probability") or TENSOR_VALUE_LABELS else."""
     b = flatbuffers.Builder(256)
 
     def offsets(items: list[int]) -> int:
@@ -84,23 +113,26 @@ def metadata_blob(
     b.PrependUOffsetTRelativeSlot(0, image, 0)
     b.PrependUOffsetTRelativeSlot(4, units_at, 0)
     tensor_in = b.EndObject()
-    files = []
-    if labels_file is not None:
-        name = b.CreateString(labels_file)
-        b.StartObject(5)
-        b.PrependUOffsetTRelativeSlot(0, name, 0)
-        b.PrependInt8Slot(2, 2, 0)  # AssociatedFileType.TENSOR_AXIS_LABELS
-        files.append(b.EndObject())
-    files_at = offsets(files)
-    probability = b.CreateString("probability")
-    b.StartObject(7)
-    b.PrependUOffsetTRelativeSlot(0, probability, 0)
-    b.PrependUOffsetTRelativeSlot(6, files_at, 0)
-    tensor_out = b.EndObject()
-    inputs, outputs = offsets([tensor_in]), offsets([tensor_out])
+    tensors_out = []
+    for position, output in enumerate(outputs):
+        files = []
+        if labels_file is not None and position == labels_on:
+            name = b.CreateString(labels_file)
+            b.StartObject(5)
+            b.PrependUOffsetTRelativeSlot(0, name, 0)
+            # AssociatedFileType.TENSOR_AXIS_LABELS (2) or TENSOR_VALUE_LABELS (3)
+            b.PrependInt8Slot(2, 2 if output == "probability" else 3, 0)
+            files.append(b.EndObject())
+        files_at = offsets(files)
+        output_name = b.CreateString(output)
+        b.StartObject(7)
+        b.PrependUOffsetTRelativeSlot(0, output_name, 0)
+        b.PrependUOffsetTRelativeSlot(6, files_at, 0)
+        tensors_out.append(b.EndObject())
+    inputs_at, outputs_at = offsets([tensor_in]), offsets(tensors_out)
     b.StartObject(9)
-    b.PrependUOffsetTRelativeSlot(2, inputs, 0)
-    b.PrependUOffsetTRelativeSlot(3, outputs, 0)
+    b.PrependUOffsetTRelativeSlot(2, inputs_at, 0)
+    b.PrependUOffsetTRelativeSlot(3, outputs_at, 0)
     subgraph = b.EndObject()
     subgraphs = offsets([subgraph])
     model_name = b.CreateString("ImageClassifier")

@@ -74,3 +74,31 @@ def test_what_each_broken_result_is_called():
     assert reason(b"[" * 40 + b"]" * 40) == "JSON nested deeper than 32 levels"
     assert reason(b"x" * (1 << 20)) == "1048576 bytes, over the 64 KiB read"
     assert reason(b"1" * 30) == "not JSON: an integer of 30 digits"
+
+
+def test_a_detectors_result_shows_what_it_found_and_how_many():
+    document = {
+        "labels": [{"index": 0, "label": "person", "score": 0.71}, {"label": "tie", "score": 0.66}],
+        "detections": [],  # not read: counts say it
+        "counts": {"person": 2, "tie": 1},
+    }
+    reading = parse_message("edgeeye/door/result", json.dumps(document).encode())
+    assert isinstance(reading, Reading) and (reading.label, reading.score) == (
+        "person x2 tie",
+        0.71,
+    )
+    view, tally = DeviceView(), NotUnderstoodTally()
+    view.apply(reading)
+    row = render_table({"door": view}, view.last_seen, tally).splitlines()[1]
+    assert row.split()[:5] == ["door", "?", "person", "x2", "tie"]  # no status seen yet
+
+
+def test_broken_counts_are_not_understood():
+    top = '"labels": [{"label": "cat", "score": 0.7}]'
+    for counts, reason in (
+        ('"counts": [1]', "'counts' is list, not an object"),
+        ('"counts": {"cat": "1"}', "counts['cat'] is str"),
+        ('"counts": {"cat": true}', "counts['cat'] is bool"),
+    ):
+        reading = parse_message("edgeeye/door/result", f"{{{top}, {counts}}}".encode())
+        assert isinstance(reading, NotUnderstood) and reading.reason == reason
