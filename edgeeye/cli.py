@@ -110,7 +110,7 @@ def _bench(args: argparse.Namespace) -> int:
         config = config.model_copy(
             update={"model": config.model.model_copy(update={"name": args.model})}
         )
-        model_path, manifest_labels = resolve_model_files(config)
+        model_path, manifest_labels = resolve_model_files(config.model)
         if manifest_labels is None:  # a manifest model always has its labels file
             raise ConfigError(f"bench: model {args.model} has no labels file")
         labels_path = manifest_labels

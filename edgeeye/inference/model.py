@@ -135,6 +135,8 @@ class ModelSpec:
     task: Task = Task.CLASSIFY
     #: A detector's: which output is which.
     detection_outputs: DetectionOutputs | None = None
+    #: A detector's ``classify_detections`` model, inspected with it.
+    box_classifier: ModelSpec | None = None
 
 
 def inspect_model(

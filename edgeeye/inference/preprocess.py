@@ -135,23 +135,80 @@ def yuv420_to_rgb(
     planar: np.ndarray, height: int, width: int, matrix: PixelFormat = PixelFormat.YUV420
 ) -> np.ndarray:
     """I420 (Y plane then quarter-size U and V planes) to RGB with ``matrix``'s coefficients."""
-    offset, gain, v_r, u_g, v_g, u_b = _YUV_MATRICES[matrix]
+    y, u, v = _planes(planar, height, width)
+    return _planes_to_rgb(y, u, v, matrix)
+
+
+def _planes(planar: np.ndarray, height: int, width: int) -> tuple[np.ndarray, ...]:
+    """The Y, U and V planes of an I420 frame, as 2-D views."""
     flat = planar.reshape(-1)
     y_size = height * width
     c_size = y_size // 4
-    y = flat[:y_size].reshape(height, width).astype(np.float32)
-    u = flat[y_size : y_size + c_size].reshape(height // 2, width // 2).astype(np.float32)
+    y = flat[:y_size].reshape(height, width)
+    u = flat[y_size : y_size + c_size].reshape(height // 2, width // 2)
     v = flat[y_size + c_size : y_size + 2 * c_size].reshape(height // 2, width // 2)
-    v = v.astype(np.float32)
-    u = np.repeat(np.repeat(u - 128.0, 2, axis=0), 2, axis=1)
-    v = np.repeat(np.repeat(v - 128.0, 2, axis=0), 2, axis=1)
+    return y, u, v
+
+
+def _planes_to_rgb(
+    y_plane: np.ndarray, u_plane: np.ndarray, v_plane: np.ndarray, matrix: PixelFormat
+) -> np.ndarray:
+    offset, gain, v_r, u_g, v_g, u_b = _YUV_MATRICES[matrix]
+    y = y_plane.astype(np.float32)
+    u = np.repeat(np.repeat(u_plane.astype(np.float32) - 128.0, 2, axis=0), 2, axis=1)
+    v = np.repeat(np.repeat(v_plane.astype(np.float32) - 128.0, 2, axis=0), 2, axis=1)
     y = (y - offset) * gain
-    rgb = np.empty((height, width, 3), dtype=np.float32)
+    rgb = np.empty((*y.shape, 3), dtype=np.float32)
     rgb[..., 0] = y + v_r * v
     rgb[..., 1] = y - u_g * u - v_g * v
     rgb[..., 2] = y + u_b * u
     clipped: np.ndarray = np.clip(rgb + 0.5, 0, 255)
     return clipped.astype(np.uint8)
+
+
+def pixel_box(
+    box: tuple[float, float, float, float], height: int, width: int, even: bool = False
+) -> tuple[int, int, int, int]:
+    """``box`` (fractions: x_min, y_min, x_max, y_max) as pixel bounds ``(x0, y0, x1, y1)``
+    covering it, at least one pixel (two, on even bounds for a YUV420 frame) each way."""
+    step = 2 if even else 1
+    x0 = min(max(0, int(np.floor(box[0] * width))), width - step) // step * step
+    y0 = min(max(0, int(np.floor(box[1] * height))), height - step) // step * step
+    x1 = max(x0 + step, min(width, -(-int(np.ceil(box[2] * width)) // step) * step))
+    y1 = max(y0 + step, min(height, -(-int(np.ceil(box[3] * height)) // step) * step))
+    return x0, y0, x1, y1
+
+
+def crop_rgb(
+    frame: np.ndarray,
+    pixel_format: PixelFormat,
+    height: int,
+    width: int,
+    box: tuple[float, float, float, float],
+) -> np.ndarray:
+    """The part of a frame view that ``box`` covers, as RGB (a view of it where it can be)."""
+    if pixel_format.is_yuv:
+        x0, y0, x1, y1 = pixel_box(box, height, width, even=True)
+        y, u, v = _planes(frame, height, width)
+        half = (slice(y0 // 2, y1 // 2), slice(x0 // 2, x1 // 2))
+        return _planes_to_rgb(y[y0:y1, x0:x1], u[half], v[half], pixel_format)
+    x0, y0, x1, y1 = pixel_box(box, height, width)
+    part = frame.reshape(height, width, 3)[y0:y1, x0:x1]
+    return part[..., ::-1] if pixel_format is PixelFormat.BGR888 else part
+
+
+def crop_to_model_rgb(
+    frame: np.ndarray,
+    pixel_format: PixelFormat,
+    height: int,
+    width: int,
+    box: tuple[float, float, float, float],
+    size: tuple[int, int],
+) -> np.ndarray:
+    """``crop_rgb`` resized to ``size`` (h, w) with Pillow's antialiased bilinear filter
+    (boxes differ in size every frame: no per-size tables), in memory of its own."""
+    part = crop_rgb(frame, pixel_format, height, width, box)
+    return resize_antialiased(part, *size).copy()
 
 
 def to_model_rgb(

@@ -41,6 +41,7 @@ from edgeeye.mqtt.commands import CommandDesk
 from edgeeye.mqtt.connection import BrokerLink, BrokerRefusal
 from edgeeye.mqtt.guard import CallbackGuard
 from edgeeye.mqtt.outbox import Outbox
+from edgeeye.mqtt.presence_desk import PresenceDesk
 from edgeeye.mqtt.result_pipes import ResultPipes
 from edgeeye.pipeline.messages import Result, WorkerFailed, WorkerMessage, WorkerReady
 from edgeeye.pipeline.snapshot_board import SnapshotBoard
@@ -101,6 +102,7 @@ class Publisher:
         self._link = BrokerLink(config.mqtt, self.events.put)
         self.results_received = 0
         self.policy = PublishPolicy(LiveSettings.from_config(config, task))
+        self.presence = PresenceDesk(config, self._send_presence)
         self.snapshots = Snapshots(self._publish_snapshot)
         self.snapshots.set_enabled(config.snapshot.enabled)
         self.policy.grab = lambda result: self.snapshots.grab(result.sequence)
@@ -158,6 +160,13 @@ class Publisher:
             properties=message_properties(self._config.mqtt, content_type, expires),
         )
 
+    def _send_presence(
+        self, leaf: str, payload: bytes, retain: bool, client: mqtt.Client | None
+    ) -> mqtt.MQTTMessageInfo:
+        info = self._send(leaf, payload, retain=retain, expires=not retain, client=client)
+        self.deliveries.track(info)
+        return info
+
     def _on_connect(
         self,
         client: mqtt.Client,
@@ -173,6 +182,7 @@ class Publisher:
         )
         self._publish_discovery(client)
         self._publish_settings(client)
+        self.presence.republish(client)
         if self._config.remote_control.enabled:
             subscribe_commands(client, self._config)
 
@@ -214,6 +224,7 @@ class Publisher:
         successor.deliveries.results_published = self.deliveries.results_published
         successor.deliveries.results_not_queued = self.deliveries.results_not_queued
         successor.snapshots.published = self.snapshots.published
+        successor.presence.carry_on(self.presence)
         if self.snapshots.board is not None:
             successor.use_board(self.snapshots.board)
         successor.start()
@@ -279,14 +290,18 @@ class Publisher:
             reading = bool(self._pipes)
             if not reading and self._draining.is_set():
                 return
-            due = self.policy.next_due(time.monotonic())
-            for pipe in self._pipes.ready(0.2 if due is None else min(0.2, due)):
+            now = time.monotonic()
+            dues = [
+                d for d in (self.policy.next_due(now), self.presence.next_due(now)) if d is not None
+            ]
+            for pipe in self._pipes.ready(min([0.2, *dues])):
                 self._receive(self._pipes.read(pipe))
             if not reading:
                 time.sleep(0.05)
             outgoing = self.policy.tick(time.monotonic())
             if outgoing is not None:
                 self._send_result(outgoing)
+            self.presence.tick(time.monotonic())
             self._flush_outbox()
             if time.monotonic() >= next_stats:
                 self.commands.report_dropped()
@@ -302,6 +317,7 @@ class Publisher:
     def _publish_result(self, result: Result) -> None:
         self.results_received += 1
         self._latency.add((time.monotonic_ns() - result.capture_ts_ns) / 1e6)
+        self.presence.observe(result, time.monotonic(), self.policy.settings.floor)
         outgoing = self.policy.offer(result, time.monotonic())
         if outgoing is not None:
             self._send_result(outgoing)
@@ -320,10 +336,11 @@ class Publisher:
             labels=outgoing.labels,
             reason=outgoing.reason,
             detections=outgoing.detections,
+            regions=outgoing.regions,
         )
         if outgoing.snapshot is not None:
             self.snapshots.submit(
-                outgoing.snapshot, result.sequence, outgoing.state[0], self._config.snapshot
+                outgoing.snapshot, result.sequence, outgoing.state.label, self._config.snapshot
             )
         topic, qos = self._config.topic("result"), self._config.mqtt.qos
         if self._outbox.rows or not self._link_up() or self._unacked_full():
@@ -364,6 +381,7 @@ class Publisher:
         self._config = self.commands.config = config
         self.model_name, self.task = model_name, task
         self.apply_settings(LiveSettings.from_config(config, task))
+        self.presence.reconfigure(config)
 
     def apply_settings(self, settings: LiveSettings) -> None:
         """New live settings (a reload or a remote command): used from the next result."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from edgeeye.inference.results import Detection, Label, Task
+from edgeeye.inference.results import Detection, Label, RegionLabels, Task
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +31,8 @@ class Result:
     frame_stamp: int | None = None
     task: Task = Task.CLASSIFY
     detections: tuple[Detection, ...] = ()
+    #: A classifier with regions: each region's labels (a detector's are its detections').
+    regions: tuple[RegionLabels, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

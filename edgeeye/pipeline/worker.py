@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 
 from edgeeye.errors import ModelError
 from edgeeye.inference.model import ModelSpec
-from edgeeye.inference.preprocess import to_model_rgb
-from edgeeye.inference.runner import FrameModel, open_model
+from edgeeye.inference.results import Inference
+from edgeeye.inference.scene import FrameView, SceneRunner, SceneSpec
 from edgeeye.pipeline.messages import Result, WorkerFailed, WorkerReady
 from edgeeye.pipeline.process_setup import pre_run_setup
 
@@ -40,6 +40,7 @@ class WorkerSpec:
     retire: Event  # this worker's own: exit before the next frame
     log_queue: LogQueue
     log_level: str
+    scene: SceneSpec  # regions, and the boxes a second model classifies
     check_stamps: bool = False
 
 
@@ -61,9 +62,9 @@ def run_worker(spec: WorkerSpec) -> None:
     ring = FrameRing.attach(spec.ring)
     board = SnapshotBoard.attach(spec.board)
     try:
-        model = open_model(spec.model)
+        runner = SceneRunner(spec.model, spec.scene)
         spec.results.send(WorkerReady(spec.worker_id))
-        _work(ring, board, model, spec)
+        _work(ring, board, runner, spec)
     except ModelError as exc:
         spec.results.send(WorkerFailed(spec.worker_id, str(exc)))
         raise SystemExit(EXIT_MODEL_FAILED) from None
@@ -72,8 +73,7 @@ def run_worker(spec: WorkerSpec) -> None:
         ring.close()
 
 
-def _work(ring: FrameRing, board: SnapshotBoard, model: FrameModel, spec: WorkerSpec) -> None:
-    size = spec.model.input_size
+def _work(ring: FrameRing, board: SnapshotBoard, runner: SceneRunner, spec: WorkerSpec) -> None:
     worker_id = spec.worker_id
     while not spec.retire.is_set():
         descriptor = ring.take(worker_id, timeout=0.2)
@@ -82,19 +82,25 @@ def _work(ring: FrameRing, board: SnapshotBoard, model: FrameModel, spec: Worker
                 return
             continue
         stamp = None
-        # The resized copy is all inference needs: the slot goes back before invoking.
+        inference: Inference | None = None
+        # The model inputs are copies: the slot goes back before invoking, unless boxes
+        # are to be cropped from the frame after the detector has run.
         with ring.reading(descriptor) as frame:
             if spec.check_stamps:
                 stamps_before = read_stamps(frame)
-            rgb = to_model_rgb(
-                frame, descriptor.pixel_format, descriptor.height, descriptor.width, size
-            )
+            view = FrameView(frame, descriptor.pixel_format, descriptor.height, descriptor.width)
+            prepared = runner.prepare(view, whole_wanted=board.enabled)
             if spec.check_stamps:
                 stamps = {*stamps_before, *read_stamps(frame)}
                 stamp = stamps.pop() if len(stamps) == 1 else -1
-        board.put(descriptor.sequence, rgb)
-        ring.worker_busy_since_ns[worker_id] = time.monotonic_ns()
-        inference = model.infer(rgb, spec.top_k)
+            if runner.needs_frame_after_invoke:
+                ring.worker_busy_since_ns[worker_id] = time.monotonic_ns()
+                inference = runner.infer(prepared, spec.top_k, view)
+        if prepared.whole is not None:
+            board.put(descriptor.sequence, prepared.whole)
+        if inference is None:
+            ring.worker_busy_since_ns[worker_id] = time.monotonic_ns()
+            inference = runner.infer(prepared, spec.top_k, None)
         ring.worker_busy_since_ns[worker_id] = 0
         ring.worker_frames[worker_id] += 1
         spec.results.send(
@@ -108,5 +114,6 @@ def _work(ring: FrameRing, board: SnapshotBoard, model: FrameModel, spec: Worker
                 frame_stamp=stamp,
                 task=spec.model.task,
                 detections=inference.detections,
+                regions=inference.regions,
             )
         )

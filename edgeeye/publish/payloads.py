@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from edgeeye.config.sections import TOPIC_LEVEL, PublishConfig
-from edgeeye.inference.results import Detection, Task
+from edgeeye.inference.results import Detection, Label, RegionLabels, Task
 from edgeeye.pipeline.messages import Result
 from edgeeye.publish.policy import LiveSettings
 
@@ -34,37 +34,68 @@ def result_payload(
     labels: list[tuple[int, str, float]] | None = None,
     reason: str = "frame",
     detections: tuple[Detection, ...] | None = None,
+    regions: tuple[RegionLabels, ...] | None = None,
 ) -> bytes:
-    """``labels`` and ``detections`` are the ones left after the publish filters (default:
-    all of them); ``reason`` says why the policy sent it: frame, change or heartbeat."""
+    """``labels``, ``detections`` and ``regions`` are the ones left after the publish
+    filters (default: all of them); ``reason`` says why the policy sent it: frame, change
+    or heartbeat."""
     document: dict[str, Any] = {
         "device": device_id,
         "sequence": result.sequence,
         "captured_at": wall_clock_iso(result.capture_ts_ns),
         "model": model_name,
-        "labels": [
-            {"index": index, "label": label, "score": score}
-            for index, label, score in (result.labels if labels is None else labels)
-        ],
+        "labels": _labels(result.labels if labels is None else labels),
         "inference_ms": round(result.inference_ms, 3),
         "latency_ms": round(latency_ms, 3),
         "worker": result.worker_id,
         "reason": reason,
     }
+    in_regions = result.regions if regions is None else regions
     if result.task is Task.DETECT:
         found = result.detections if detections is None else detections
-        document["detections"] = [
-            {"index": d.index, "label": d.label, "score": d.score, "box": d.box} for d in found
-        ]
-        counts: dict[str, int] = {}
-        for d in found:
-            counts[d.label] = counts.get(d.label, 0) + 1
-        document["counts"] = counts
+        document["detections"] = [_detection(d, bool(in_regions)) for d in found]
+        document["counts"] = _counts(found)
+        if in_regions:
+            document["regions"] = {
+                r.name: {
+                    "labels": _labels(r.labels),
+                    "counts": _counts([d for d in found if r.name in d.regions]),
+                }
+                for r in in_regions
+            }
+    elif in_regions:
+        document["regions"] = {r.name: {"labels": _labels(r.labels)} for r in in_regions}
     if source is not None:
         document["source"] = source
     if result.frame_stamp is not None:
         document["frame_stamp"] = result.frame_stamp
     return json.dumps(document, separators=(",", ":")).encode()
+
+
+def _labels(labels: list[Label]) -> list[dict[str, Any]]:
+    return [{"index": index, "label": label, "score": score} for index, label, score in labels]
+
+
+def _detection(found: Detection, with_regions: bool) -> dict[str, Any]:
+    document: dict[str, Any] = {
+        "index": found.index,
+        "label": found.label,
+        "score": found.score,
+        "box": found.box,
+    }
+    if with_regions:
+        document["regions"] = found.regions
+    if found.sub_label is not None:
+        index, label, score = found.sub_label
+        document["sub_label"] = {"index": index, "label": label, "score": score}
+    return document
+
+
+def _counts(detections: tuple[Detection, ...] | list[Detection]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for found in detections:
+        counts[found.label] = counts.get(found.label, 0) + 1
+    return counts
 
 
 class SettingsDocument(BaseModel):

@@ -21,17 +21,28 @@ the frame behind it is overwritten soon after.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from edgeeye.config.app import AppConfig
-from edgeeye.config.sections import PublishConfig
-from edgeeye.inference.results import Detection, Label, Task, labels_of
+from edgeeye.inference.results import Detection, Label, RegionLabels
 from edgeeye.pipeline.messages import Result
+from edgeeye.publish.policy_settings import LiveSettings
+from edgeeye.publish.seen import what_is_seen
 
-State = tuple[str | None, bool]
+__all__ = ["CHANGE", "FRAME", "HEARTBEAT", "LiveSettings", "Outgoing", "PublishPolicy", "State"]
+
+
+@dataclass(frozen=True, slots=True)
+class State:
+    """What a change is a change of: the top-1 label, whether it scores at least
+    ``score_threshold``, and each region's top-1 label."""
+
+    label: str | None
+    confident: bool = False
+    regions: tuple[str | None, ...] = ()
+
 
 FRAME, CHANGE, HEARTBEAT = "frame", "change", "heartbeat"
 
@@ -46,38 +57,9 @@ class Outgoing:
     reason: str  # FRAME, CHANGE or HEARTBEAT
     state: State
     detections: tuple[Detection, ...] = ()
+    regions: tuple[RegionLabels, ...] = ()
     #: What ``grab`` returned for this result (a copy of its frame), for a change.
     snapshot: np.ndarray | None = None
-
-
-@dataclass(frozen=True)
-class LiveSettings:
-    """The settings the publisher applies per result, changeable while running."""
-
-    min_score: float
-    publish: PublishConfig
-    snapshot_enabled: bool
-    #: ``model.min_score_per_label``: these labels' own floor instead of ``min_score``.
-    min_score_per_label: Mapping[str, float] = field(default_factory=dict)
-
-    @classmethod
-    def from_config(cls, config: AppConfig, task: Task = Task.CLASSIFY) -> LiveSettings:
-        """The settings a config file gives (what a start or a reload begins with)."""
-        return cls(
-            min_score=config.model.min_score_for(task.value),
-            publish=config.publish,
-            snapshot_enabled=config.snapshot.enabled,
-            min_score_per_label=config.model.min_score_per_label,
-        )
-
-    def keeps(self, label: str, score: float) -> bool:
-        """Whether a label at this score is published: its floor, and the label filters."""
-        publish = self.publish
-        return (
-            score >= self.min_score_per_label.get(label, self.min_score)
-            and (not publish.include or label in publish.include)
-            and label not in publish.exclude
-        )
 
 
 class PublishPolicy:
@@ -99,22 +81,19 @@ class PublishPolicy:
 
     def offer(self, result: Result, now: float) -> Outgoing | None:
         """The result to send now for this one, if any."""
-        keeps = self.settings.keeps
-        detections: tuple[Detection, ...] = ()
-        if result.task is Task.DETECT:
-            detections = tuple(d for d in result.detections if keeps(d.label, d.score))
-            labels = labels_of(detections)
-        else:
-            labels = [label for label in result.labels if keeps(label[1], label[2])]
-        state = self._state_of(labels)
+        seen = what_is_seen(result, self.settings)
+        labels, detections, regions = seen.labels, seen.detections, seen.regions
+        state = self._state_of(labels, regions)
         if self.settings.publish.mode == "every_frame":
-            return self._every_frame(Outgoing(result, labels, FRAME, state, detections), now)
+            return self._every_frame(
+                Outgoing(result, labels, FRAME, state, detections, regions), now
+            )
         if result.sequence < self._newest_sequence:
             # Workers finish out of order: an older frame must not undo a newer state.
             self.results_suppressed += 1
             return None
         self._newest_sequence = result.sequence
-        candidate = Outgoing(result, labels, CHANGE, state, detections)
+        candidate = Outgoing(result, labels, CHANGE, state, detections, regions)
         if state == self._sent_state:
             if self._pending is not None:
                 self.results_suppressed += 1  # the change it would have been is cancelled
@@ -195,8 +174,9 @@ class PublishPolicy:
         # A hair of tolerance: a 0.2 s tick must not miss a 5/s slot by rounding.
         return now + 1e-6 >= self._rate_ready_at()
 
-    def _state_of(self, labels: list[Label]) -> State:
+    def _state_of(self, labels: list[Label], regions: tuple[RegionLabels, ...]) -> State:
+        tops = tuple(r.labels[0][1] if r.labels else None for r in regions)
         if not labels:
-            return (None, False)
+            return State(None, False, tops)
         threshold = self.settings.publish.score_threshold
-        return (labels[0][1], threshold is not None and labels[0][2] >= threshold)
+        return State(labels[0][1], threshold is not None and labels[0][2] >= threshold, tops)

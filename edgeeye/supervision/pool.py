@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from edgeeye.config.app import AppConfig
 from edgeeye.errors import ChildProcessFailed
 from edgeeye.inference.model import ModelSpec
+from edgeeye.inference.scene import SceneSpec
 from edgeeye.mqtt.publisher import PublisherEvent
 from edgeeye.pipeline.messages import WorkerReady
 from edgeeye.pipeline.ring import FrameRing
@@ -118,6 +119,7 @@ class WorkerPool:
             log_queue=self._log_queue,
             log_level=self.config.logging.level,
             check_stamps=getattr(self.config.source, "stamp", False),
+            scene=SceneSpec.from_config(self.config, self.model),
         )
         process = self._ctx.Process(
             target=run_worker, args=(spec,), name=f"edgeeye.worker:{worker_id}"

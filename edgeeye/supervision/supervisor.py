@@ -121,7 +121,7 @@ class Supervisor:
         )
 
     def _start_and_loop(self, log_queue: LogQueue) -> RunEnd:
-        source = make_source(self.config.source, self.model.input_size)
+        source = make_source(self.config.source, self._capture_size())
         ring = self._ring = FrameRing.create(
             self._ctx, self.config.slot_count, source.max_frame_bytes()
         )
@@ -142,7 +142,7 @@ class Supervisor:
         pool.wait_ready(set(pool.workers))
         if self._signals.stop_requested:
             return RunEnd.SIGNAL
-        self._current_capture().start(ring, self.config, self.model.input_size)
+        self._current_capture().start(ring, self.config, self._capture_size())
         log.info(
             "running: %d workers, %d ring slots, model %s (%s), source %s",
             len(pool.workers),
@@ -153,6 +153,11 @@ class Supervisor:
         )
         self._liveness.ready(self._status())
         return self._loop()
+
+    def _capture_size(self) -> tuple[int, int]:
+        """(height, width) the source is opened for: the model's, or a camera's main size
+        when workers crop the frame."""
+        return self.config.capture_size(self.model.input_size)
 
     def _new_publisher(self) -> Publisher:
         return Publisher(
@@ -204,7 +209,7 @@ class Supervisor:
         """Restart a failed capture after a growing delay; give up after too many in a row."""
         try:
             return self._current_capture().check(
-                self._current_ring(), self.config, self.model.input_size
+                self._current_ring(), self.config, self._capture_size()
             )
         except (SourceError, ChildProcessFailed) as exc:
             self._fault, self._failure = str(exc), exc
@@ -272,7 +277,11 @@ class Supervisor:
                 pool.use_ring(self._ring)
             pool.roll()
             if capture.child is None:
-                capture.start(self._current_ring(), self.config, self.model.input_size)
+                capture.start(
+                    self._current_ring(),
+                    self.config,
+                    self._capture_size(),
+                )
 
     def _apply_policy(self) -> None:
         policy = self.config.supervisor

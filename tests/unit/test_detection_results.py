@@ -14,7 +14,7 @@ from edgeeye.config.sections import ModelConfig, PublishConfig
 from edgeeye.inference.results import Detection, Task, labels_of
 from edgeeye.pipeline.messages import Result
 from edgeeye.publish.payloads import result_payload
-from edgeeye.publish.policy import LiveSettings, PublishPolicy
+from edgeeye.publish.policy import LiveSettings, PublishPolicy, State
 from tests.support.schemas import assert_matches_schema
 
 PERSON = Detection(0, "person", 0.71, (0.0, 0.05, 1.0, 0.98))
@@ -49,10 +49,10 @@ def test_detections_below_their_labels_floor_are_left_out():
     outgoing = _sent(settings, *FRAME)
     assert outgoing.detections == (PERSON, TIE)
     assert outgoing.labels == [(0, "person", 0.71), (31, "tie", 0.66)]
-    assert outgoing.state == ("person", False)
+    assert outgoing.state == State("person")
     stricter = LiveSettings(0.5, PublishConfig(), False, {"person": 0.8})
     assert _sent(stricter, *FRAME).detections == (TIE,)
-    assert _sent(stricter, *FRAME).state == ("tie", False)
+    assert _sent(stricter, *FRAME).state == State("tie")
 
 
 def test_include_and_exclude_apply_to_detections():
@@ -61,7 +61,7 @@ def test_include_and_exclude_apply_to_detections():
     no_ties = LiveSettings(0.5, PublishConfig(exclude=("tie",)), False)
     assert _sent(no_ties, *FRAME).detections == (PERSON, FAINT_PERSON)
     nothing = _sent(LiveSettings(0.9, PublishConfig(), False), *FRAME)
-    assert (nothing.detections, nothing.labels, nothing.state) == ((), [], (None, False))
+    assert (nothing.detections, nothing.labels, nothing.state) == ((), [], State(None))
 
 
 def test_the_document_carries_boxes_labels_and_counts():

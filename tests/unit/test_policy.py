@@ -6,7 +6,7 @@ import itertools
 
 from edgeeye.config.sections import PublishConfig
 from edgeeye.pipeline.messages import Result
-from edgeeye.publish.policy import CHANGE, FRAME, HEARTBEAT, LiveSettings, PublishPolicy
+from edgeeye.publish.policy import CHANGE, FRAME, HEARTBEAT, LiveSettings, PublishPolicy, State
 
 CAT, DOG, BIRD = (1, "cat", 0.9), (2, "dog", 0.8), (3, "bird", 0.7)
 
@@ -104,7 +104,7 @@ def test_label_filters_and_min_score_shape_what_is_sent():
     assert out is not None and out.labels == [CAT]  # dog excluded, bird under min_score
     policy = _policy(include=("bird",))
     out = policy.offer(_result(0, DOG, CAT, BIRD), 0.0)
-    assert out.labels == [BIRD] and out.state == ("bird", False)
+    assert out.labels == [BIRD] and out.state == State("bird", False)
 
 
 def test_on_change_max_rate_delays_a_change_but_keeps_it():
