@@ -286,10 +286,16 @@ class SupervisorConfig(Frozen):
 
 
 class HomeAssistantConfig(Frozen):
-    """MQTT discovery: the appliance shows up in Home Assistant as a device."""
+    """MQTT discovery: the appliance shows up in Home Assistant as a device.
+
+    ``discovery_format``: ``device``, one retained config for the whole device (Home
+    Assistant 2024.11 and later); ``entity``, one per entity, for older installations.
+    Either moves the entities of the other over with Home Assistant's migration, keeping
+    their ids and history."""
 
     discovery: bool = True
     discovery_prefix: str = "homeassistant"
+    discovery_format: Literal["device", "entity"] = "device"
 
     @field_validator("discovery_prefix")
     @classmethod

@@ -27,6 +27,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from edgeeye.config.app import AppConfig
 from edgeeye.homeassistant.discovery import retained_configs
+from edgeeye.homeassistant.entities import Entity, entities_for
 from edgeeye.inference.results import Task
 from edgeeye.mqtt.acknowledgements import OUTBOX_ROW, RESULT, Deliveries
 from edgeeye.mqtt.client import (
@@ -53,6 +54,7 @@ from edgeeye.publish.payloads import (
 )
 from edgeeye.publish.policy import LiveSettings, Outgoing, PublishPolicy
 from edgeeye.publish.remote_control import subscribe_commands
+from edgeeye.publish.snapshot_marks import Marks
 from edgeeye.publish.snapshots import Snapshot, Snapshots
 from edgeeye.publish.stats import LatencyWindow, PipelineCounts, PublisherCounts, RateMeter, Stats
 
@@ -340,7 +342,11 @@ class Publisher:
         )
         if outgoing.snapshot is not None:
             self.snapshots.submit(
-                outgoing.snapshot, result.sequence, outgoing.state.label, self._config.snapshot
+                outgoing.snapshot,
+                result.sequence,
+                outgoing.state.label,
+                self._config.snapshot,
+                self._marks(outgoing),
             )
         topic, qos = self._config.topic("result"), self._config.mqtt.qos
         if self._outbox.rows or not self._link_up() or self._unacked_full():
@@ -348,6 +354,15 @@ class Publisher:
             return
         info = self._send("result", payload, qos=qos, expires=True)
         self.deliveries.track(info, RESULT)
+
+    def _marks(self, outgoing: Outgoing) -> Marks:
+        """What the snapshot shows: ``snapshot.mode``, auto being boxes for a detector or
+        with regions, else the frame."""
+        mode = self._config.snapshot.mode
+        if mode == "auto":
+            mode = "boxes" if self.task is Task.DETECT or self._config.regions else "frame"
+        boxes = tuple((name, region.box) for name, region in self._config.regions.items())
+        return Marks(mode, outgoing.detections, outgoing.regions, boxes)
 
     def _publish_snapshot(self, snapshot: Snapshot) -> bool:
         """From the encoder thread (paho's publish is thread-safe)."""
@@ -378,10 +393,15 @@ class Publisher:
     def reconfigure(self, config: AppConfig, model_name: str, task: Task) -> None:
         """A reloaded config whose broker side is unchanged: new live settings only (and
         the model's name and task, should the model have changed)."""
+        before = retained_configs(self._config, self.model_name, self.task)
+        kept = {entity.object_id for entity in entities_for(config, task)}
+        dropped = tuple(e for e in entities_for(self._config, self.task) if e.object_id not in kept)
         self._config = self.commands.config = config
         self.model_name, self.task = model_name, task
         self.apply_settings(LiveSettings.from_config(config, task))
         self.presence.reconfigure(config)
+        if dropped or retained_configs(config, model_name, task) != before:
+            self._publish_discovery(self._client, dropped)
 
     def apply_settings(self, settings: LiveSettings) -> None:
         """New live settings (a reload or a remote command): used from the next result."""
@@ -411,12 +431,15 @@ class Publisher:
     def _remove_acknowledged_rows(self) -> None:
         self._outbox.remove(self.deliveries.take_acknowledged_rows())
 
-    def _publish_discovery(self, client: mqtt.Client) -> None:
-        """Home Assistant's retained configs, at every connect (a broker may have lost them);
-        with discovery off, empty ones, which remove the device's entities."""
+    def _publish_discovery(self, client: mqtt.Client, dropped: tuple[Entity, ...] = ()) -> None:
+        """Home Assistant's retained configs, at every connect (a broker may have lost them)
+        and after a reload that changes them; with discovery off, empty ones, which remove
+        the device's entities.  ``dropped``: entities a reload removed."""
         properties = message_properties(self._config.mqtt, JSON)
-        for topic, payload in retained_configs(self._config, self.model_name):
-            info = client.publish(topic, payload, qos=1, retain=True, properties=properties)
+        for message in retained_configs(self._config, self.model_name, self.task, dropped):
+            info = client.publish(
+                message.topic, message.payload, qos=1, retain=message.retain, properties=properties
+            )
             self.deliveries.track(info)
 
     def _publish_stats(self) -> None:

@@ -21,6 +21,7 @@ import numpy as np
 
 from edgeeye.config.sections import SnapshotConfig
 from edgeeye.pipeline.snapshot_board import SnapshotBoard
+from edgeeye.publish.snapshot_marks import Marks, cropped, draw
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ class _EncodeJob:
     sequence: int
     label: str | None
     settings: SnapshotConfig
+    marks: Marks
 
 
 class SnapshotEncoder:
@@ -59,10 +61,15 @@ class SnapshotEncoder:
         self._thread.start()
 
     def submit(
-        self, frame: np.ndarray, sequence: int, label: str | None, settings: SnapshotConfig
+        self,
+        frame: np.ndarray,
+        sequence: int,
+        label: str | None,
+        settings: SnapshotConfig,
+        marks: Marks,
     ) -> None:
         try:
-            self._queue.put_nowait(_EncodeJob(frame, sequence, label, settings))
+            self._queue.put_nowait(_EncodeJob(frame, sequence, label, settings, marks))
         except queue.Full:
             self.snapshots_skipped += 1
 
@@ -78,7 +85,7 @@ class SnapshotEncoder:
     def _run(self) -> None:
         while (job := self._queue.get()) is not None:
             try:
-                jpeg = encode_jpeg(job.frame, job.settings)
+                jpeg = encode_jpeg(job.frame, job.settings, job.marks)
             except (OSError, ValueError) as exc:
                 log.warning("snapshot of frame %d not encoded: %s", job.sequence, exc)
                 self.snapshots_skipped += 1
@@ -86,14 +93,21 @@ class SnapshotEncoder:
             self._deliver(Snapshot(jpeg, job.sequence, job.label))
 
 
-def encode_jpeg(frame: np.ndarray, settings: SnapshotConfig) -> bytes:
-    """``frame`` (RGB) scaled to the configured size and encoded at its quality."""
+def encode_jpeg(frame: np.ndarray, settings: SnapshotConfig, marks: Marks | None = None) -> bytes:
+    """``frame`` (RGB) as ``marks`` says (cropped to the best detection, or with boxes
+    drawn), scaled to the configured size and encoded at its quality.  A crop keeps its
+    own shape, scaled to fit within that size."""
     from PIL import Image
 
-    image = Image.fromarray(frame, "RGB")
-    size = (settings.width or image.width, settings.height or image.height)
+    marks = marks or Marks("frame")
+    image = cropped(Image.fromarray(frame, "RGB"), marks)
+    size = (settings.width or frame.shape[1], settings.height or frame.shape[0])
+    if marks.mode == "crop" and marks.detections:
+        fit = min(size[0] / image.width, size[1] / image.height)
+        size = (max(1, round(image.width * fit)), max(1, round(image.height * fit)))
     if size != image.size:
         image = image.resize(size, Image.Resampling.BILINEAR)
+    image = draw(image, marks)
     out = io.BytesIO()
     image.save(out, "JPEG", quality=settings.quality)
     return out.getvalue()
@@ -135,9 +149,14 @@ class Snapshots:
         return frame
 
     def submit(
-        self, frame: np.ndarray, sequence: int, label: str | None, settings: SnapshotConfig
+        self,
+        frame: np.ndarray,
+        sequence: int,
+        label: str | None,
+        settings: SnapshotConfig,
+        marks: Marks,
     ) -> None:
-        self._encoder.submit(frame, sequence, label, settings)
+        self._encoder.submit(frame, sequence, label, settings, marks)
 
     def stop(self, timeout: float) -> None:
         self._encoder.stop(timeout)

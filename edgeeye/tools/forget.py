@@ -27,6 +27,7 @@ from edgeeye.config.app import AppConfig
 from edgeeye.errors import BrokerRefused, BrokerUnreachable, ConfigError
 from edgeeye.homeassistant.discovery import (
     config_filter,
+    device_topic,
     legacy_node_id,
     node_id,
     removal_messages,
@@ -63,6 +64,7 @@ def forget(config: AppConfig, force: bool = False, timeout: float = 10.0) -> lis
             refused.append(str(reason_code))
         else:
             wanted = [config.topic("status"), *(config_filter(config, node) for node in nodes)]
+            wanted += [device_topic(config), config.topic("presence/+")]
             client.subscribe([(topic, 1) for topic in wanted])
         connected.set()
 
@@ -104,11 +106,13 @@ def forget(config: AppConfig, force: bool = False, timeout: float = 10.0) -> lis
             )
         seen = dict(retained_configs)  # what the checks saw is what gets cleared
         _refuse_other_devices_configs(config, seen)
-        topics = [topic for topic, _ in removal_messages(config)]
+        topics = [message.topic for message in removal_messages(config)]
         # What an older release left under the legacy node (or an entity since dropped):
         # only configs seen there, all of them this device's by the check above.
         topics += sorted(topic for topic in seen if topic not in topics)
         topics += [config.topic(leaf) for leaf in RETAINED_LEAVES]
+        topics += [config.topic(f"presence/{entry.key}") for entry in config.presence]
+        topics = list(dict.fromkeys(topics))
         sent = {topic: client.publish(topic, b"", qos=1, retain=True) for topic in topics}
         deadline = time.monotonic() + timeout
         for info in sent.values():
@@ -140,10 +144,19 @@ def _refuse_other_devices_configs(config: AppConfig, retained: dict[str, bytes])
             continue  # not a config Home Assistant would use: nobody's entity
         if not isinstance(document, dict):
             continue
+        # A device config holds its entities' configs as components (full or short keys).
+        parts = [document]
+        components = document.get("components", document.get("cmps"))
+        if isinstance(components, dict):
+            parts += [part for part in components.values() if isinstance(part, dict)]
         foreign = sorted(
             (key, value)
-            for key, value in document.items()
-            if key.endswith("_topic") and isinstance(value, str) and not value.startswith(own_tree)
+            for part in parts
+            for key, value in part.items()
+            if isinstance(key, str)
+            and key.endswith("_topic")
+            and isinstance(value, str)
+            and not value.startswith(own_tree)
         )
         if foreign:
             key, value = foreign[0]

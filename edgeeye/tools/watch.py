@@ -38,6 +38,7 @@ from edgeeye.mqtt.client import apply_credentials
 from edgeeye.tools.watch_messages import (
     LEAVES,
     MAX_DEVICES,
+    MAX_PRESENCE,
     NotUnderstood,
     Reading,
     parse_message,
@@ -56,6 +57,8 @@ class DeviceView:
     p99_ms: float | None = None
     dropped: int | None = None
     restarts: int | None = None
+    #: Presence entries by id: whether each is on (at most ``MAX_PRESENCE`` kept).
+    present: dict[str, bool] = field(default_factory=dict)
     last_seen: float = field(default_factory=time.monotonic)
 
     def apply(self, reading: Reading) -> None:
@@ -67,6 +70,15 @@ class DeviceView:
         if reading.stats is not None:
             self.fps, self.p99_ms = reading.stats.fps, reading.stats.latency_ms.p99
             self.dropped, self.restarts = reading.stats.frames_dropped, reading.stats.restart_total
+        if reading.presence is not None:
+            key, on = reading.presence
+            if key in self.present or len(self.present) < MAX_PRESENCE:
+                self.present[key] = on
+
+    @property
+    def present_now(self) -> str:
+        """The entries that are on, by id ("-" when none is)."""
+        return " ".join(sorted(key for key, on in self.present.items() if on)) or "-"
 
 
 @dataclass
@@ -102,7 +114,18 @@ def render_table(
     not_understood: NotUnderstoodTally | None = None,
 ) -> str:
     now = time.monotonic() if now is None else now
-    header = ("device", "status", "label", "score", "fps", "p99 ms", "dropped", "restarts", "seen")
+    header = (
+        "device",
+        "status",
+        "label",
+        "score",
+        "present",
+        "fps",
+        "p99 ms",
+        "dropped",
+        "restarts",
+        "seen",
+    )
     rows = [header]
     for name in sorted(devices):
         view = devices[name]
@@ -112,6 +135,7 @@ def render_table(
                 printable(view.status, 16),
                 printable(view.label, 24),
                 _cell(view.score, 2),
+                printable(view.present_now, 32),
                 _cell(view.fps),
                 _cell(view.p99_ms),
                 _cell(view.dropped),
@@ -191,7 +215,9 @@ class Watcher:
             print(f"watch: broker {self._broker} is back", file=sys.stderr)
         self._away_said = False
         prefix = self.settings.topic_prefix
-        client.subscribe([(f"{prefix}/+/{leaf}", 1) for leaf in LEAVES])
+        client.subscribe(
+            [(f"{prefix}/+/{leaf}", 1) for leaf in LEAVES] + [(f"{prefix}/+/presence/+", 1)]
+        )
 
     def _on_gone(self, *_args: object) -> None:
         """A disconnect or a failed connect: said once until the broker is back."""

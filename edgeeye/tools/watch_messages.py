@@ -27,6 +27,8 @@ MAX_PAYLOAD_BYTES = 64 * 1024
 MAX_JSON_DEPTH = 32
 #: Rows the table keeps; messages from further devices are counted as not understood.
 MAX_DEVICES = 256
+#: Presence entries kept per device (a device configures at most 64).
+MAX_PRESENCE = 64
 #: Characters printed as escapes: controls (Cc), format characters such as bidi
 #: overrides (Cf), lone surrogates (Cs, which a UTF-8 terminal cannot even encode) and
 #: the line and paragraph separators.
@@ -64,6 +66,7 @@ class Reading:
     label: str | None = None
     score: float | None = None
     stats: Stats | None = None
+    presence: tuple[str, bool] | None = None  # (entry id, on)
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,7 +168,21 @@ def _stats(device: str, document: JsonValue) -> Reading | NotUnderstood:
     return Reading(device, "stats", document, stats=stats)
 
 
+def _presence(device: str, key: str, document: JsonValue) -> Reading | NotUnderstood:
+    state = document.get("state") if isinstance(document, dict) else None
+    if state not in ("on", "off"):
+        return NotUnderstood(device, "presence", "a presence state that is not on or off", document)
+    return Reading(device, "presence", document, presence=(key, state == "on"))
+
+
 def _parse(topic: str, payload: bytes) -> Reading | NotUnderstood:
+    levels = topic.rsplit("/", 3)
+    if len(levels) == 4 and levels[2] == "presence" and levels[1]:
+        # <prefix>/<device>/presence/<id>
+        document, problem = _load_json(payload[:MAX_PAYLOAD_BYTES].decode("utf-8", "replace"))
+        if problem is not None or len(payload) > MAX_PAYLOAD_BYTES:
+            return NotUnderstood(levels[1], "presence", problem or "too large")
+        return _presence(levels[1], levels[3], document)
     levels = topic.rsplit("/", 2)
     device, kind = (levels[-2], levels[-1]) if len(levels) >= 2 else ("", topic)
     if kind not in LEAVES or not device:

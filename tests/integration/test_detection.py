@@ -140,3 +140,42 @@ def test_a_model_that_cannot_do_the_task_exits_3_naming_it(tmp_path, test_data):
         assert completed.returncode == 3, completed.stderr
         errors = [e for e in completed.stderr.splitlines() if e.startswith("edgeeye: error:")]
         assert errors == [line]
+
+
+def test_the_snapshot_shows_the_boxes_where_they_are(
+    tmp_path, broker, test_data, subscriber_factory, appliance_factory
+):
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from edgeeye.inference.preprocess import to_model_rgb
+    from edgeeye.sources.frame import PixelFormat
+
+    photo = test_data / "images" / "cat.bmp"
+    config = detector_config(
+        tmp_path,
+        broker.port,
+        test_data,
+        f"{{type: images, path: {photo}, loop: false}}",
+        "snapshot: {enabled: true, quality: 95}",
+    )
+    subscriber = subscriber_factory(broker)
+    run_to_end(appliance_factory, config, subscriber)
+    (result,) = subscriber.json_on("/result")
+    (snapshot,) = subscriber.on("/snapshot")
+    assert_matches_schema("snapshot", snapshot.payload)
+    drawn = np.asarray(Image.open(io.BytesIO(snapshot.payload)).convert("RGB"), np.int16)
+    pixels = np.asarray(Image.open(photo).convert("RGB"))
+    plain = to_model_rgb(pixels, PixelFormat.RGB888, *pixels.shape[:2], (300, 300))
+    assert drawn.shape == plain.shape  # the frame as the model saw it
+    changed = np.abs(drawn - plain.astype(np.int16)).max(axis=2) > 60
+    (cat,) = result["detections"]
+    x_min, y_min, x_max, y_max = (round(v * 299) for v in cat["box"])
+    # The outline: its left and right edges, over the lower part of the box (above is the
+    # label), are drawn; the picture right of the box is not touched.
+    middle = slice((y_min + y_max) // 2, y_max - 2)
+    assert changed[middle, x_min : x_min + 2].mean() > 0.9
+    assert changed[middle, x_max - 1 : x_max + 1].mean() > 0.9
+    assert changed[:, x_max + 6 :].mean() < 0.01

@@ -15,15 +15,14 @@ from pathlib import Path
 
 import jinja2
 import pytest
-from jsonschema import Draft202012Validator, FormatChecker
-from referencing import Registry, Resource
 
 from edgeeye.config.app import AppConfig
 from edgeeye.homeassistant.discovery import discovery_messages, node_id
 from edgeeye.tools.launcher import edgeeye_command
+from tests.support.appliance import run_to_end
 from tests.support.configs import write_config
+from tests.support.discovery import ha_errors, retained_entity_configs
 from tests.support.mqtt import Subscriber
-from tests.support.paths import REPO
 from tests.support.schemas import assert_matches_schema
 
 # A '.', which Home Assistant's node ids do not allow: the node escapes it, so that cam.1
@@ -33,19 +32,12 @@ NODE = "edgeeye-cam-d1"
 LEGACY_NODE = "edgeeye_cam_1"
 
 
-def _validator(path: Path) -> Draft202012Validator:
-    resources = [
-        (p.name, Resource.from_contents(json.loads(p.read_text())))
-        for p in (REPO / "tests" / "schemas").glob("*.json")
-    ]
-    return Draft202012Validator(
-        json.loads(path.read_text()),
-        registry=Registry().with_resources(resources),
-        format_checker=FormatChecker(),
-    )
+DEVICE_TOPIC = f"homeassistant/device/{NODE}/config"
 
 
-def _config(tmp_path: Path, broker, test_data: Path, discovery: bool) -> Path:
+def _config(
+    tmp_path: Path, broker, test_data: Path, discovery: bool, discovery_format: str = "device"
+) -> Path:
     return write_config(
         tmp_path / "edgeeye.yaml",
         f"""
@@ -56,7 +48,7 @@ model:
   labels: {test_data}/models/imagenet_labels.txt
 workers: 1
 mqtt: {{host: 127.0.0.1, port: {broker.port}, stats_interval: 1}}
-homeassistant: {{discovery: {str(discovery).lower()}}}
+homeassistant: {{discovery: {str(discovery).lower()}, discovery_format: {discovery_format}}}
 """,
     )
 
@@ -76,59 +68,106 @@ def _run_until(appliance_factory, subscriber, config: Path, results: int, stats:
     return appliance
 
 
+def _components(message) -> dict[str, dict]:
+    document = json.loads(message.payload)
+    assert ha_errors("device", document) == [], message.topic
+    assert document["device"]["identifiers"] == [NODE]
+    return {k: c for k, c in document["components"].items() if set(c) != {"platform"}}
+
+
 def test_discovery_configs_are_retained_valid_and_render_the_published_state(
     tmp_path, broker, test_data, subscriber_factory, appliance_factory
 ):
     live = subscriber_factory(broker, f"edgeeye/{DEVICE}/#")
     _run_until(appliance_factory, live, _config(tmp_path, broker, test_data, True), 10, 3)
-    # A subscriber that comes later (Home Assistant restarting) still gets every config.
+    # A subscriber that comes later (Home Assistant restarting) still gets the config: one,
+    # for the whole device; the entity topics were emptied after the hand-over.
     late = subscriber_factory(broker, "homeassistant/#")
-    configs = late.collect(lambda r: len(r) >= 6, 10)
-    assert sorted(m.topic for m in configs) == [
-        f"homeassistant/binary_sensor/{NODE}/online/config",
-        *(f"homeassistant/sensor/{NODE}/{name}/config"
-          for name in ("fps", "frames_dropped", "label", "latency", "score")),
-    ]  # fmt: skip
-    assert all(m.retain for m in configs)
+    (device,) = late.collect(lambda r: len(r) >= 1, 10)
+    assert (device.topic, device.retain) == (DEVICE_TOPIC, True)
+    components = _components(device)
+    assert sorted(components) == ["fps", "frames_dropped", "label", "latency", "online", "score"]
     last = {
         leaf: next(m.payload for m in reversed(live.received) if m.topic.endswith(f"/{leaf}"))
         for leaf in ("result", "stats", "status")
     }
     templates = jinja2.Environment(autoescape=False)
     rendered = {}
-    for message in configs:
-        component, object_id = message.topic.split("/")[1], message.topic.split("/")[3]
-        document = json.loads(message.payload)
-        schema = REPO / "tests" / "schemas" / f"homeassistant_{component}.schema.json"
-        errors = [e.message for e in _validator(schema).iter_errors(document)]
-        assert not errors, (message.topic, errors)
-        assert document["device"]["identifiers"] == [NODE]
-        assert document["unique_id"] == f"{NODE}_{object_id}"
-        leaf = document["state_topic"].rsplit("/", 1)[1]
-        if component == "sensor":
-            assert document["availability_topic"] == f"edgeeye/{DEVICE}/status"
+    for key, component in components.items():
+        assert component["unique_id"] == f"{NODE}_{key}"
+        leaf = component["state_topic"].rsplit("/", 1)[1]
+        if component["platform"] == "sensor":
+            assert component["availability_topic"] == f"edgeeye/{DEVICE}/status"
             value = json.loads(last[leaf])
-            rendered[object_id] = templates.from_string(document["value_template"]).render(
+            rendered[key] = templates.from_string(component["value_template"]).render(
                 value_json=value
             )
         else:
-            assert last["status"] == b"offline" and document["payload_off"] == "offline"
+            assert last["status"] == b"offline" and component["payload_off"] == "offline"
     result, stats = json.loads(last["result"]), json.loads(last["stats"])
     top = result["labels"][0]
     assert rendered["label"] == top["label"]
-    assert rendered["score"] == str(round(top["score"] * 100, 1))
+    assert rendered["score"] == str(top["score"])  # 0-1, as in the result
     assert rendered["fps"] == str(stats["fps"]) and rendered["latency"] == str(
         stats["latency_ms"]["p99"]
     )
     assert rendered["frames_dropped"] == str(stats["frames_dropped"])
 
-    # Discovery turned off: the next start empties the retained configs (Home Assistant
+    # Discovery turned off: the next start empties the retained config (Home Assistant
     # removes the entities), and a later subscriber gets none.
     quiet = subscriber_factory(broker, f"edgeeye/{DEVICE}/#")
+    mark = len(late.received)
     _run_until(appliance_factory, quiet, _config(tmp_path, broker, test_data, False), 1, 1)
-    assert sum(1 for m in late.collect(lambda r: len(r) >= 12, 10)[6:] if m.payload == b"") == 6
+    emptied = late.collect(lambda r: any(m.topic == DEVICE_TOPIC for m in r[mark:]), 10)[mark:]
+    assert [m.payload for m in emptied if m.topic == DEVICE_TOPIC] == [b""]
     after = subscriber_factory(broker, "homeassistant/#")
     assert after.collect(lambda r: bool(r), 3) == []
+
+
+def test_an_installation_with_per_entity_configs_is_moved_over_keeping_its_entities(
+    tmp_path, broker, test_data, subscriber_factory, appliance_factory
+):
+    """What an earlier release left: one retained config per entity.  The device config
+    must come after a migrate_discovery on each of those topics, carry the same unique
+    ids, and be followed by their removal; and back again with discovery_format: entity."""
+    old = retained_entity_configs(
+        discovery_messages(
+            AppConfig(device_id=DEVICE, homeassistant={"discovery_format": "entity"}),
+            "mobilenet_v1_0.25_128_quant",
+        )
+    )
+    old_ids = {json.loads(p)["unique_id"] for _, p in old}
+    _publish_retained(broker, old)
+    home_assistant = subscriber_factory(broker, "homeassistant/#")
+    home_assistant.collect(lambda r: len(r) >= len(old), 5)
+    mark = len(home_assistant.received)
+    live = subscriber_factory(broker, f"edgeeye/{DEVICE}/#")
+    _run_until(appliance_factory, live, _config(tmp_path, broker, test_data, True), 3, 1)
+    arrived = home_assistant.collect(lambda r: False, 1)[mark:]
+    order = {(m.topic, m.payload or b"<empty>"): n for n, m in enumerate(arrived)}
+    (device_at,) = [n for (topic, _), n in order.items() if topic == DEVICE_TOPIC]
+    for topic, _ in old:
+        migrate = order[(topic, b'{"migrate_discovery": true}')]
+        assert ha_errors("migrate", json.loads(arrived[migrate].payload)) == []
+        assert migrate < device_at < order[(topic, b"<empty>")]
+    assert {c["unique_id"] for c in _components(arrived[device_at]).values()} == old_ids
+    # Nothing but the device config is left for a Home Assistant that starts later.
+    late = subscriber_factory(broker, "homeassistant/#").collect(lambda r: False, 1.5)
+    assert [m.topic for m in late] == [DEVICE_TOPIC]
+
+    # Back to per-entity configs (an older Home Assistant): the same hand-over reversed.
+    mark = len(home_assistant.received)
+    entity_config = _config(tmp_path, broker, test_data, True, discovery_format="entity")
+    again = subscriber_factory(broker, f"edgeeye/{DEVICE}/#")
+    _run_until(appliance_factory, again, entity_config, 3, 1)
+    back = home_assistant.collect(lambda r: False, 1)[mark:]
+    assert (back[0].topic, back[0].payload) == (DEVICE_TOPIC, b'{"migrate_discovery": true}')
+    assert (back[-1].topic, back[-1].payload) == (DEVICE_TOPIC, b"")
+    singles = {m.topic: json.loads(m.payload) for m in back[1:-1] if m.payload}
+    assert sorted(singles) == sorted(topic for topic, _ in old)
+    for topic, document in singles.items():
+        assert ha_errors(topic.split("/")[1], document) == [], topic
+    assert {d["unique_id"] for d in singles.values()} == old_ids
 
 
 def test_every_published_payload_validates_against_its_schema(
@@ -158,16 +197,11 @@ def test_snapshot_and_remote_control_entities_drive_the_appliance(
     live = subscriber_factory(broker, f"edgeeye/{DEVICE}/#")
     appliance = appliance_factory(config)
     live.collect(lambda r: sum(m.topic.endswith("/snapshot") for m in r) >= 2, 60)
-    configs = subscriber_factory(broker, "homeassistant/#").collect(lambda r: len(r) >= 10, 10)
-    documents = {m.topic.split("/")[3]: json.loads(m.payload) for m in configs}
-    assert sorted(m.topic.split("/")[1] for m in configs) == sorted(
+    (device,) = subscriber_factory(broker, "homeassistant/#").collect(lambda r: len(r) >= 1, 10)
+    documents = _components(device)
+    assert sorted(c["platform"] for c in documents.values()) == sorted(
         ["binary_sensor", *["sensor"] * 5, "image", "number", "select", "switch"]
     )
-    for message in configs:
-        component = message.topic.split("/")[1]
-        schema = REPO / "tests" / "schemas" / f"homeassistant_{component}.schema.json"
-        errors = [e.message for e in _validator(schema).iter_errors(json.loads(message.payload))]
-        assert not errors, (message.topic, errors)
     # The image entity shows the snapshots we publish.
     assert documents["snapshot"]["image_topic"] == f"edgeeye/{DEVICE}/snapshot"
     assert live.on("/snapshot")[-1].payload[:3] == b"\xff\xd8\xff"
@@ -214,9 +248,9 @@ def test_forget_removes_a_decommissioned_device_everywhere(
 
     appliance.signal(signal.SIGTERM)
     assert appliance.wait(30) == 0, appliance.stderr
-    before = subscriber_factory(broker, "#").collect(lambda r: len(r) >= 11, 10)
+    before = subscriber_factory(broker, "#").collect(lambda r: len(r) >= 5, 10)
     retained = sorted(m.topic for m in before if m.retain)
-    assert len(retained) == 11  # 7 discovery configs, status, stats, settings, snapshot
+    assert len(retained) == 5  # the device config, status, stats, settings, snapshot
     done = _forget(config)
     assert done.returncode == 0, done.stderr
     cleared = [line.removeprefix("cleared ") for line in done.stdout.splitlines()]
@@ -246,12 +280,12 @@ def _publish_retained(broker, messages: list[tuple[str, bytes]]) -> None:
 
 
 def _discovery_of(device: str, node: str | None = None) -> list[tuple[str, bytes]]:
-    """The retained configs edgeeye publishes for ``device`` (discovery on, remote control
-    off), under ``node`` instead of its own if given: what edgeeye 0.1.0, whose node ids
-    mapped '.' to '_', published."""
-    config = AppConfig(device_id=device)
+    """The retained per-entity configs edgeeye published for ``device`` (discovery on,
+    remote control off), under ``node`` instead of its own if given: what edgeeye 0.1.0,
+    whose node ids mapped '.' to '_', published."""
+    config = AppConfig(device_id=device, homeassistant={"discovery_format": "entity"})
     own = node_id(config)
-    messages = [(t, p) for t, p in discovery_messages(config, "mobilenet_v1_0.25_128_quant") if p]
+    messages = retained_entity_configs(discovery_messages(config, "mobilenet_v1_0.25_128_quant"))
     if node is None:
         return messages
     return [(t.replace(own, node), p.replace(own.encode(), node.encode())) for t, p in messages]
@@ -305,3 +339,54 @@ def test_forget_also_clears_what_edgeeye_0_1_0_left_under_the_old_node(
     cleared = {line.removeprefix("cleared ") for line in done.stdout.splitlines()}
     assert {t for t, _ in own + old} <= cleared
     assert subscriber_factory(broker, "#").collect(lambda r: bool(r), 3) == []
+
+
+def test_a_detectors_regions_and_presence_entities_render_what_was_published(
+    tmp_path, broker, test_data, subscriber_factory, appliance_factory
+):
+    """Every component of the device config, rendered as Home Assistant would against
+    the last message on its state topic, says what that message says."""
+    from tests.support.configs import detector_config, photo_sequence
+
+    folder = photo_sequence(tmp_path / "scene", test_data, ["grace_hopper.bmp"] * 3)
+    config = detector_config(
+        tmp_path,
+        broker.port,
+        test_data,
+        f"{{type: images, path: {folder}, loop: false}}",
+        "regions:\n  left: {box: [0, 0, 0.5, 1]}\n  right: {box: [0.5, 0, 1, 1]}\n"
+        "presence:\n  - {label: person, frames: 2, off_s: 60}\n"
+        "  - {label: tie, region: right, frames: 1, off_s: 60}\n",
+        workers=1,
+    )
+    config.write_text(config.read_text().replace("discovery: false", "discovery: true"))
+    live = subscriber_factory(broker, "#")
+    run_to_end(appliance_factory, config, live)
+    (device,) = [m for m in live.received if m.topic == "homeassistant/device/edgeeye_cam1/config"]
+    components = _components_of(device)
+    render = jinja2.Environment(autoescape=False).from_string
+    last = {}
+    for message in live.received:
+        last[message.topic] = message.payload
+    result = json.loads(last["edgeeye/cam1/result"])
+
+    def state(key: str) -> str:
+        component = components[key]
+        document = json.loads(last[component["state_topic"]])
+        return render(component["value_template"]).render(value_json=document)
+
+    assert state("detections") == str(len(result["detections"]))
+    assert state("region_left_label") == result["regions"]["left"]["labels"][0]["label"]
+    assert state("region_right_count") == str(sum(result["regions"]["right"]["counts"].values()))
+    assert state("presence_person") == "on" and state("presence_right_tie") == "on"
+    event = components["presence_right_tie_event"]
+    (arrival,) = [json.loads(m.payload) for m in live.received if m.topic == event["state_topic"]]
+    assert arrival["event_type"] in event["event_types"] and arrival["event_type"] == "arrived"
+    for component in components.values():
+        assert component["state_topic"].startswith("edgeeye/cam1/")
+
+
+def _components_of(message) -> dict[str, dict]:
+    document = json.loads(message.payload)
+    assert ha_errors("device", document) == []
+    return {k: c for k, c in document["components"].items() if set(c) != {"platform"}}

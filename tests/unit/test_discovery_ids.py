@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 
 from edgeeye.config.app import AppConfig
 from edgeeye.config.sections import TOPIC_LEVEL, RemoteControlConfig
-from edgeeye.homeassistant.discovery import ENTITIES, discovery_messages, legacy_node_id, node_id
+from edgeeye.homeassistant.discovery import discovery_messages, legacy_node_id, node_id
+from edgeeye.homeassistant.entities import BASE_ENTITIES
 
 #: Home Assistant's rule for the node id level of a discovery topic.
 HOME_ASSISTANT_NODE = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -71,9 +72,10 @@ def test_the_ids_that_used_to_collide_are_apart_and_keep_their_old_node_for_forg
     dotted, underscored = AppConfig(device_id="cam.1"), AppConfig(device_id="cam_1")
     assert node_id(dotted) == "edgeeye-cam-d1"
     assert node_id(underscored) == "edgeeye_cam_1" == legacy_node_id(dotted)
-    dotted_topics = {topic for topic, _ in discovery_messages(dotted, "m")}
-    underscored_topics = {topic for topic, _ in discovery_messages(underscored, "m")}
-    assert len(dotted_topics) == len(underscored_topics) == len(ENTITIES)
+    dotted_topics = {m.topic for m in discovery_messages(dotted, "m")}
+    underscored_topics = {m.topic for m in discovery_messages(underscored, "m")}
+    # Every entity's own topic (handed over) and the device's.
+    assert len(dotted_topics) == len(underscored_topics) == len(BASE_ENTITIES) + 1
     assert not dotted_topics & underscored_topics
 
 
@@ -81,6 +83,9 @@ def test_the_ids_that_used_to_collide_are_apart_and_keep_their_old_node_for_forg
 def test_every_config_asks_for_an_entity_id_home_assistant_accepts(device_id: str) -> None:
     every_control = RemoteControlConfig(enabled=True, allow=("min_score", "publish", "snapshot"))
     config = AppConfig(device_id=device_id, remote_control=every_control)
-    for _topic, payload in discovery_messages(config, "m"):
-        entity_id = json.loads(payload)["default_entity_id"]
+    (device,) = [
+        m for m in discovery_messages(config, "m") if m.topic.startswith("homeassistant/device/")
+    ]
+    for component in json.loads(device.payload)["components"].values():
+        entity_id = component["default_entity_id"]
         assert re.fullmatch(r"[a-z_]+\.[a-z0-9_]+", entity_id), entity_id

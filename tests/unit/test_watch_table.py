@@ -36,10 +36,11 @@ def test_the_table_shows_status_label_fps_latency_drops_restarts_and_age():
     table = render_table({"cam1": view, "attic": idle}, view.last_seen + 3, tally)
     header, attic, cam1, footer = table.splitlines()
     assert header.split() == [
-        "device", "status", "label", "score", "fps", "p99", "ms", "dropped", "restarts", "seen",
+        "device", "status", "label", "score", "present", "fps", "p99", "ms", "dropped",
+        "restarts", "seen",
     ]  # fmt: skip
-    assert cam1.split() == ["cam1", "online", "macaw", "1.00", "29.8", "38.2", "14", "3", "3",
-                            "s", "ago"]  # fmt: skip
+    assert cam1.split() == ["cam1", "online", "macaw", "1.00", "-", "29.8", "38.2", "14", "3",
+                            "3", "s", "ago"]  # fmt: skip
     assert attic.split()[:3] == ["attic", "offline", "-"]
     assert footer == (
         "1 message not understood; the last, cam1/stats: not this edgeeye's stats: device"
@@ -91,6 +92,17 @@ def test_a_detectors_result_shows_what_it_found_and_how_many():
     view.apply(reading)
     row = render_table({"door": view}, view.last_seen, tally).splitlines()[1]
     assert row.split()[:5] == ["door", "?", "person", "x2", "tie"]  # no status seen yet
+
+
+def test_presence_shows_which_entries_are_on():
+    view, tally = DeviceView(), NotUnderstoodTally()
+    for key, state in (("door_person", "on"), ("sofa_cat", "on"), ("sofa_cat", "off")):
+        payload = json.dumps({"state": state, "label": key}).encode()
+        _apply(view, tally, f"edgeeye/door/presence/{key}", payload)
+    _apply(view, tally, "edgeeye/door/presence/x", b'{"state": "maybe"}')
+    row = render_table({"door": view}, view.last_seen, tally).splitlines()[1]
+    assert row.split()[:4] == ["door", "?", "-", "door_person"]  # no label, no score yet
+    assert tally.count == 1
 
 
 def test_broken_counts_are_not_understood():
