@@ -154,6 +154,8 @@ def _step(spot: _Spot, part: int | str) -> tuple[bool, _Spot]:
                 return True, _spot_of(field.annotation, field.discriminator)
         elif isinstance(part, int) and (item := _item(option, part)) is not None:
             return True, item
+        elif isinstance(part, str) and (value := _mapped(option)) is not None:
+            return True, value  # a key of the input's mapping (a region's name, say)
     return isinstance(part, int), spot
 
 
@@ -198,6 +200,14 @@ def _item(annotation: object, index: int) -> _Spot | None:
         return _spot_of(args[index]) if index < len(args) else _Spot(object)
     if isinstance(origin, type) and issubclass(origin, Sequence | set | frozenset):
         return _spot_of(args[0] if args else object)
+    return None
+
+
+def _mapped(annotation: object) -> _Spot | None:
+    """The spot of a value in a ``dict`` type (None: not a mapping type)."""
+    origin, args = get_origin(annotation), get_args(annotation)
+    if isinstance(origin, type) and issubclass(origin, Mapping) and len(args) == 2:
+        return _spot_of(args[1])
     return None
 
 
