@@ -119,6 +119,11 @@ def _bench(args: argparse.Namespace) -> int:
         if not args.detector_labels:
             raise ConfigError("bench: --detector-labels is required with --detector")
         detector = (Path(args.detector), Path(args.detector_labels))
+    box_classifier = None
+    if args.box_classifier:
+        if not args.box_classifier_labels:
+            raise ConfigError("bench: --box-classifier-labels is required with --box-classifier")
+        box_classifier = (Path(args.box_classifier), Path(args.box_classifier_labels))
     width, height = (int(n) for n in args.frame.lower().split("x"))
     options = BenchOptions(
         model_path=model_path,
@@ -129,6 +134,7 @@ def _bench(args: argparse.Namespace) -> int:
         height=height,
         features_only=args.features_only,
         detector=detector,
+        box_classifier=box_classifier,
     )
     result = run_bench(options, progress=lambda line: print(line, flush=True))
     print()
@@ -218,6 +224,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--detector", metavar="FILE", help="a detector .tflite to measure too")
     bench.add_argument("--detector-labels", metavar="FILE", help="its labels file")
+    bench.add_argument(
+        "--box-classifier",
+        metavar="FILE",
+        help="the classify_detections model whose cost per box is measured (default: --model)",
+    )
+    bench.add_argument("--box-classifier-labels", metavar="FILE", help="its labels file")
     bench.add_argument("--quick", action="store_true", help="a shorter run (under 3 minutes)")
     bench.add_argument("--workers", type=int, default=0, help="most workers (default: cores)")
     bench.add_argument("--frame", default="640x480", help="frame size, WIDTHxHEIGHT")

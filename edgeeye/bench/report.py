@@ -38,6 +38,17 @@ def _detection_lines(detection: dict[str, Any]) -> list[str]:
         f" {detection['throughput_fps']:.1f} frames/s, {detection['of_ceiling']:.2f} of its"
         f" ceiling ({detection['single_core_fps']:.1f} frames/s on one core),"
         f" p99 {detection['latency_ms']['p99']} ms",
+        *_box_lines(detection.get("classify_detections")),
+    ]
+
+
+def _box_lines(boxes: dict[str, Any] | None) -> list[str]:
+    if boxes is None:
+        return []
+    return [
+        f"classify_detections with {boxes['box_classifier']}: {boxes['ms_per_box']:.2f} ms per"
+        f" box (crop, resize, invoke; median of {boxes['rounds']} rounds), against"
+        f" {boxes['detector_ms_per_frame']:.2f} ms per frame for the detector"
     ]
 
 

@@ -42,6 +42,9 @@ class BenchOptions:
     features_only: bool = False  # just the cost of discovery and snapshots
     #: A detector (.tflite and its labels) to measure as well; None: that part is skipped.
     detector: tuple[Path, Path] | None = None
+    #: The second model of classify_detections whose cost per box is measured (default:
+    #: the classifier under test).
+    box_classifier: tuple[Path, Path] | None = None
 
 
 @dataclass(frozen=True)
@@ -188,6 +191,13 @@ def run_bench(options: BenchOptions, progress: Callable[[str], None] = print) ->
                 OFFERED,
                 durations.ceiling_s,
                 progress,
+            )
+            box_classifier = model
+            if options.box_classifier is not None:
+                path, labels = options.box_classifier
+                box_classifier = BenchModel(path.stem, inspect_model(path, labels), labels)
+            detection_report["classify_detections"] = detection.box_cost(
+                *options.detector, box_classifier, 3 if options.quick else 7, progress
             )
 
     growth = overload["memory_growth_kib"]

@@ -33,6 +33,10 @@ def test_quick_bench_reports_every_section(tmp_path, test_data):
             str(test_data / "models" / "ssd_mobilenet_v1_coco_quant.tflite"),
             "--detector-labels",
             str(test_data / "models" / "coco_labels.txt"),
+            "--box-classifier",
+            str(test_data / "models" / "mobilenet_v2_1.0_224_inat_bird_quant.tflite"),
+            "--box-classifier-labels",
+            str(test_data / "models" / "inat_bird_labels.txt"),
         ),
         capture_output=True,
         text=True,
@@ -95,3 +99,9 @@ def test_quick_bench_reports_every_section(tmp_path, test_data):
     )
     assert 0 < detection["of_ceiling"] < 2 and detection["latency_ms"]["p99"] > 0
     assert "detection with ssd_mobilenet_v1_coco_quant" in completed.stdout
+    boxes = detection["classify_detections"]
+    assert boxes["box_classifier"] == "mobilenet_v2_1.0_224_inat_bird_quant"
+    assert boxes["ms_per_box"] > 0 and boxes["detector_ms_per_frame"] > 0
+    # The shipped parrot's bird box, found by the detector (not the fallback centre box).
+    assert abs(boxes["box"][0] - 0.17) < 0.05 and abs(boxes["box"][3] - 0.92) < 0.05
+    assert "ms per box" in completed.stdout
