@@ -26,8 +26,6 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from edgeeye.config.app import AppConfig
-from edgeeye.homeassistant.discovery import retained_configs
-from edgeeye.homeassistant.entities import Entity, entities_for
 from edgeeye.inference.results import Task
 from edgeeye.mqtt.acknowledgements import OUTBOX_ROW, RESULT, Deliveries
 from edgeeye.mqtt.client import (
@@ -40,6 +38,7 @@ from edgeeye.mqtt.client import (
 )
 from edgeeye.mqtt.commands import CommandDesk
 from edgeeye.mqtt.connection import BrokerLink, BrokerRefusal
+from edgeeye.mqtt.discovery_desk import DiscoveryDesk
 from edgeeye.mqtt.guard import CallbackGuard
 from edgeeye.mqtt.outbox import Outbox
 from edgeeye.mqtt.presence_desk import PresenceDesk
@@ -54,7 +53,7 @@ from edgeeye.publish.payloads import (
 )
 from edgeeye.publish.policy import LiveSettings, Outgoing, PublishPolicy
 from edgeeye.publish.remote_control import subscribe_commands
-from edgeeye.publish.snapshot_marks import Marks
+from edgeeye.publish.snapshot_marks import marks_for
 from edgeeye.publish.snapshots import Snapshot, Snapshots
 from edgeeye.publish.stats import LatencyWindow, PipelineCounts, PublisherCounts, RateMeter, Stats
 
@@ -105,6 +104,7 @@ class Publisher:
         self.results_received = 0
         self.policy = PublishPolicy(LiveSettings.from_config(config, task))
         self.presence = PresenceDesk(config, self._send_presence)
+        self.discovery = DiscoveryDesk(config, model_name, task, self.deliveries.track)
         self.snapshots = Snapshots(self._publish_snapshot)
         self.snapshots.set_enabled(config.snapshot.enabled)
         self.policy.grab = lambda result: self.snapshots.grab(result.sequence)
@@ -182,7 +182,7 @@ class Publisher:
         self.deliveries.track(
             self._send("status", STATUS_ONLINE, content_type=TEXT, retain=True, client=client)
         )
-        self._publish_discovery(client)
+        self.discovery.publish(client)
         self._publish_settings(client)
         self.presence.republish(client)
         if self._config.remote_control.enabled:
@@ -346,7 +346,7 @@ class Publisher:
                 result.sequence,
                 outgoing.state.label,
                 self._config.snapshot,
-                self._marks(outgoing),
+                marks_for(self._config, self.task, outgoing.detections, outgoing.regions),
             )
         topic, qos = self._config.topic("result"), self._config.mqtt.qos
         if self._outbox.rows or not self._link_up() or self._unacked_full():
@@ -354,15 +354,6 @@ class Publisher:
             return
         info = self._send("result", payload, qos=qos, expires=True)
         self.deliveries.track(info, RESULT)
-
-    def _marks(self, outgoing: Outgoing) -> Marks:
-        """What the snapshot shows: ``snapshot.mode``, auto being boxes for a detector or
-        with regions, else the frame."""
-        mode = self._config.snapshot.mode
-        if mode == "auto":
-            mode = "boxes" if self.task is Task.DETECT or self._config.regions else "frame"
-        boxes = tuple((name, region.box) for name, region in self._config.regions.items())
-        return Marks(mode, outgoing.detections, outgoing.regions, boxes)
 
     def _publish_snapshot(self, snapshot: Snapshot) -> bool:
         """From the encoder thread (paho's publish is thread-safe)."""
@@ -393,15 +384,11 @@ class Publisher:
     def reconfigure(self, config: AppConfig, model_name: str, task: Task) -> None:
         """A reloaded config whose broker side is unchanged: new live settings only (and
         the model's name and task, should the model have changed)."""
-        before = retained_configs(self._config, self.model_name, self.task)
-        kept = {entity.object_id for entity in entities_for(config, task)}
-        dropped = tuple(e for e in entities_for(self._config, self.task) if e.object_id not in kept)
         self._config = self.commands.config = config
         self.model_name, self.task = model_name, task
         self.apply_settings(LiveSettings.from_config(config, task))
         self.presence.reconfigure(config)
-        if dropped or retained_configs(config, model_name, task) != before:
-            self._publish_discovery(self._client, dropped)
+        self.discovery.reconfigure(self._client, config, model_name, task)
 
     def apply_settings(self, settings: LiveSettings) -> None:
         """New live settings (a reload or a remote command): used from the next result."""
@@ -430,17 +417,6 @@ class Publisher:
 
     def _remove_acknowledged_rows(self) -> None:
         self._outbox.remove(self.deliveries.take_acknowledged_rows())
-
-    def _publish_discovery(self, client: mqtt.Client, dropped: tuple[Entity, ...] = ()) -> None:
-        """Home Assistant's retained configs, at every connect (a broker may have lost them)
-        and after a reload that changes them; with discovery off, empty ones, which remove
-        the device's entities.  ``dropped``: entities a reload removed."""
-        properties = message_properties(self._config.mqtt, JSON)
-        for message in retained_configs(self._config, self.model_name, self.task, dropped):
-            info = client.publish(
-                message.topic, message.payload, qos=1, retain=message.retain, properties=properties
-            )
-            self.deliveries.track(info)
 
     def _publish_stats(self) -> None:
         pipeline, now = self._counts(), time.monotonic()

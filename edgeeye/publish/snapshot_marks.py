@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageDraw
 
-from edgeeye.inference.results import Box, Detection, RegionLabels
+from edgeeye.config.app import AppConfig
+from edgeeye.inference.results import Box, Detection, RegionLabels, Task
 
 #: Outline colours, one per label (by its class index), readable on most pictures.
 _COLOURS = ("#ff3b30", "#34c759", "#0a84ff", "#ffcc00", "#af52de", "#ff9500", "#5ac8fa")
@@ -27,6 +28,21 @@ class Marks:
     detections: tuple[Detection, ...] = ()
     regions: tuple[RegionLabels, ...] = ()
     region_boxes: tuple[tuple[str, Box], ...] = ()
+
+
+def marks_for(
+    config: AppConfig,
+    task: Task,
+    detections: tuple[Detection, ...],
+    regions: tuple[RegionLabels, ...],
+) -> Marks:
+    """What a snapshot shows under ``snapshot.mode``: auto is boxes for a detector or with
+    regions, else the frame."""
+    mode = config.snapshot.mode
+    if mode == "auto":
+        mode = "boxes" if task is Task.DETECT or config.regions else "frame"
+    boxes = tuple((name, region.box) for name, region in config.regions.items())
+    return Marks(mode, detections, regions, boxes)
 
 
 def cropped(image: Image.Image, marks: Marks) -> Image.Image:

@@ -98,7 +98,8 @@ def plan(
         != (_worker_side(old), old.worker_count, old_model),
         # A camera's lores stream is set to the model's size (or, with crops, the main
         # stream's); other sources do not care.
-        capture=new.source != old.source or new_size != old.capture_size(old_model.input_size),
+        capture=new.source != old.source
+        or (new.source.type == "picamera2" and new_size != old.capture_size(old_model.input_size)),
     )
 
 

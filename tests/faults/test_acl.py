@@ -31,7 +31,9 @@ from tests.support.configs import write_config
 CAMERAS = ("cam_a", "cam_b")
 HOME_ASSISTANT = "homeassistant"
 NOT_AUTHORIZED = 135  # MQTT 5's reason code in the PUBACK of a publish the ACL dropped
-CONFIGS_PER_CAMERA = 8  # remote control on (snapshots not allowed): 6 sensors, 2 controls
+#: Device-based discovery: one retained config per camera (its 6 sensors and, remote
+#: control on but snapshots not allowed, 2 controls as components).
+CONFIGS_PER_CAMERA = 1
 
 
 @dataclass
@@ -60,7 +62,7 @@ remote_control: {{enabled: true}}
 
 
 def _node_configs(device: str) -> str:
-    return f"homeassistant/+/edgeeye_{device}/+/config"
+    return f"homeassistant/device/edgeeye_{device}/config"
 
 
 def _retained(broker: AclBroker, topic: str, count: int, timeout: float = 10) -> dict[str, bytes]:
@@ -90,7 +92,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory, test_data: Path) -> Iterator
         up = watcher.collect(
             lambda r: (
                 {m.topic for m in r if m.payload == b"online"} == expected
-                and len({m.topic for m in r if m.topic.endswith("/config")})
+                and len({m.topic for m in r if m.topic.startswith("homeassistant/device/")})
                 == 2 * CONFIGS_PER_CAMERA
             ),
             90,
@@ -177,8 +179,8 @@ def test_a_cameras_credentials_cannot_forget_another_camera(fleet: Fleet) -> Non
     refused = _forget(fleet.configs["cam_a"], "--device-id", "cam_b")
     assert refused.returncode == 7, refused.stderr
     assert refused.stderr.strip().splitlines()[-1] == (
-        f"edgeeye: error: broker 127.0.0.1:{port} refused to clear 14 of 14 topics as user"
-        " cam_a (homeassistant/sensor/edgeeye_cam_b/label/config: Not authorized):"
+        f"edgeeye: error: broker 127.0.0.1:{port} refused to clear 15 of 15 topics as user"
+        " cam_a (homeassistant/device/edgeeye_cam_b/config: Not authorized):"
         " forget device cam_b with its own credentials"
     )
     assert _retained(fleet.broker, _node_configs("cam_b"), CONFIGS_PER_CAMERA) == before
