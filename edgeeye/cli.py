@@ -104,7 +104,7 @@ def _bench(args: argparse.Namespace) -> int:
     if args.model.endswith(".tflite"):
         if not args.labels:
             raise ConfigError("bench: --labels is required with a model file")
-        model_path, labels_path = Path(args.model), Path(args.labels)
+        model_path, labels_path = Path(args.model).resolve(), Path(args.labels).resolve()
     else:
         config = load_config(None).model_copy(deep=True)
         config = config.model_copy(
@@ -118,12 +118,15 @@ def _bench(args: argparse.Namespace) -> int:
     if args.detector:
         if not args.detector_labels:
             raise ConfigError("bench: --detector-labels is required with --detector")
-        detector = (Path(args.detector), Path(args.detector_labels))
+        detector = (Path(args.detector).resolve(), Path(args.detector_labels).resolve())
     box_classifier = None
     if args.box_classifier:
         if not args.box_classifier_labels:
             raise ConfigError("bench: --box-classifier-labels is required with --box-classifier")
-        box_classifier = (Path(args.box_classifier), Path(args.box_classifier_labels))
+        box_classifier = (
+            Path(args.box_classifier).resolve(),
+            Path(args.box_classifier_labels).resolve(),
+        )
     width, height = (int(n) for n in args.frame.lower().split("x"))
     options = BenchOptions(
         model_path=model_path,
