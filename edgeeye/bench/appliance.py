@@ -1,34 +1,30 @@
-"""edgeeye itself, measured from the outside: a real broker and a real subscriber.
+"""edgeeye itself, measured from the outside: a real broker and a cheap real subscriber.
 
-The appliance runs as ``edgeeye run`` in its own session; the subscriber timestamps every
+The appliance runs as ``edgeeye run`` in its own session; ``mosquitto_sub`` timestamps every
 result on arrival, so throughput is "classified and published and received per second" and
-latency is capture (``captured_at``) to arrival.  Resident memory of every process of the
-appliance is sampled once a second; peaks come from the kernel's own high-water mark.
+latency is capture (``captured_at``) to arrival.  Every process of the appliance, the broker
+and the subscriber is read from /proc once a second: CPU, memory (RSS, the kernel's peak,
+PSS) and context switches.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import tempfile
-import threading
 import time
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-
 from edgeeye.bench.common import BenchModel
+from edgeeye.bench.processes import Sampler, session_processes
+from edgeeye.bench.subscriber import Arrival, Received, Subscriber
 from edgeeye.errors import ChildProcessFailed
 from edgeeye.publish.stats import percentiles
 from edgeeye.tools.launcher import launch_run
 from edgeeye.tools.local_broker import LocalBroker
 
 DEVICE = "bench"
-
+RESULT_TOPIC = f"edgeeye/{DEVICE}/result"
 
 #: Seconds allowed for the appliance to start (load models, connect) before warm-up counts.
 STARTUP_ALLOWANCE_S = 4.0
@@ -47,25 +43,9 @@ class RunPlan:
     #: Another source than synthetic frames (a YAML flow mapping), and more config lines.
     source: str = ""
     extra: str = ""
-
-
-@dataclass
-class Arrivals:
-    """(arrival time, capture time, sequence) of every result, and the last stats."""
-
-    results: list[tuple[float, float, int]] = field(default_factory=list)
-    stats: dict[str, Any] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def on_message(self, _client: Any, _userdata: Any, message: mqtt.MQTTMessage) -> None:
-        arrived = time.time()
-        document = json.loads(message.payload)
-        if message.topic.endswith("/stats"):
-            self.stats = document
-            return
-        captured = datetime.fromisoformat(document["captured_at"].replace("Z", "+00:00"))
-        with self.lock:
-            self.results.append((arrived, captured.timestamp(), document["sequence"]))
+    #: The bench reads drops from the stats once a second; the quiet runs (idle, a slow
+    #: camera) keep the appliance's default, as deployed.
+    stats_interval: float = 1.0
 
 
 def edge_seconds(measure_s: float) -> float:
@@ -73,157 +53,128 @@ def edge_seconds(measure_s: float) -> float:
     return min(10.0, measure_s / 3)
 
 
-def _memory(pid: int) -> tuple[int, int]:
-    """(VmRSS, VmHWM) in KiB, zeros if the process is gone."""
-    rss = peak = 0
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                rss = int(line.split()[1])
-            elif line.startswith("VmHWM:"):
-                peak = int(line.split()[1])
-    except OSError:
-        pass
-    return rss, peak
-
-
-_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / _TICKS
-
-
-def _session_processes(session: int, main_pid: int) -> dict[int, str]:
-    """The processes of a session, named as ``ps`` shows them (children name themselves)."""
-    found = {}
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            stat = (proc / "stat").read_text()
-            if int(stat.rsplit(")", 1)[1].split()[3]) != session:
-                continue
-            name = (proc / "comm").read_text().strip()
-            if int(proc.name) == main_pid:
-                name = "edgeeye-main"
-            elif b"resource_tracker" in (proc / "cmdline").read_bytes():
-                name = "resource-tracker"
-            found[int(proc.name)] = name
-        except (OSError, IndexError, ValueError):
-            continue
+def observers(broker: LocalBroker, subscriber: Subscriber) -> dict[int, str]:
+    """The processes outside the design under test that every message also costs."""
+    found = {subscriber.pid: "mosquitto_sub"}
+    if broker.pid is not None:
+        found[broker.pid] = "mosquitto"
     return found
+
+
+def _config_text(model: BenchModel, plan: RunPlan, broker: LocalBroker, folder: Path) -> str:
+    source = plan.source or (
+        f"{{type: synthetic, width: {plan.width}, height: {plan.height}, fps: {plan.fps:.2f}}}"
+    )
+    return (
+        f"device_id: {DEVICE}\nworkers: {plan.workers}\nsource: {source}\n"
+        f"model: {{path: {model.spec.path}, labels: {model.labels_path}}}\n"
+        f"mqtt: {{port: {broker.port}, stats_interval: {plan.stats_interval:g}}}\n"
+        "logging: {level: WARNING}\n"
+        f"outbox: {{path: {folder / 'outbox.sqlite3'}}}\n{plan.extra}\n"
+    )
 
 
 def run_appliance(model: BenchModel, plan: RunPlan, broker: LocalBroker) -> dict[str, Any]:
     """Run the appliance for warm-up + measurement and report what the subscriber saw."""
-    arrivals = Arrivals()
-    client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2)
-    client.on_message = arrivals.on_message
-    client.connect(broker.host, broker.port)
-    client.subscribe([(f"edgeeye/{DEVICE}/result", 1), (f"edgeeye/{DEVICE}/stats", 0)])
-    client.loop_start()
-    memory: dict[int, list[tuple[float, int]]] = {}
-    peaks: dict[int, tuple[str, int]] = {}
-    cpu: dict[int, list[tuple[float, float]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        config = Path(tmp) / "bench.yaml"
-        source = plan.source or (
-            f"{{type: synthetic, width: {plan.width}, height: {plan.height}, fps: {plan.fps:.2f}}}"
-        )
-        config.write_text(
-            f"device_id: {DEVICE}\nworkers: {plan.workers}\nsource: {source}\n"
-            f"model: {{path: {model.spec.path}, labels: {model.labels_path}}}\n"
-            f"mqtt: {{port: {broker.port}, stats_interval: 1}}\nlogging: {{level: WARNING}}\n"
-            f"outbox: {{path: {Path(tmp) / 'outbox.sqlite3'}}}\n{plan.extra}\n"
-        )
+        folder = Path(tmp)
+        config = folder / "bench.yaml"
+        config.write_text(_config_text(model, plan, broker, folder))
         duration = STARTUP_ALLOWANCE_S + plan.warmup_s + plan.measure_s
-        errors_path = Path(tmp) / "stderr.txt"
-        errors = errors_path.open("wb")
-        process = launch_run(config, "--duration", str(duration), stderr=errors)
-        errors.close()
-        started = time.time()
-        while process.poll() is None:
-            for pid, name in _session_processes(process.pid, process.pid).items():
-                rss, peak = _memory(pid)
-                if rss:
-                    memory.setdefault(pid, []).append((time.time() - started, rss))
-                    cpu.setdefault(pid, []).append((time.time(), _cpu_seconds(pid)))
-                    peaks[pid] = (name, max(peak, peaks.get(pid, (name, 0))[1]))
-            time.sleep(1.0)
-        process.wait()
-        time.sleep(0.5)
-        client.loop_stop()
-        client.disconnect()
+        errors_path = folder / "stderr.txt"
+        with Subscriber(broker, [RESULT_TOPIC, f"edgeeye/{DEVICE}/stats"], folder) as subscriber:
+            watched = observers(broker, subscriber)
+            with errors_path.open("wb") as errors:
+                launched = time.time()
+                process = launch_run(config, "--duration", str(duration), stderr=errors)
+
+            def find() -> dict[int, str]:
+                return {**session_processes(process.pid, process.pid), **watched}
+
+            with Sampler(find) as sampler:
+                try:
+                    process.wait(duration + 30)
+                finally:
+                    if process.poll() is None:
+                        process.kill()
+                        process.wait(5)
+            time.sleep(0.5)  # the last results on their way
         if process.returncode != 0:
             lines = errors_path.read_text(errors="replace").strip().splitlines() or ["(nothing)"]
             raise ChildProcessFailed(
                 f"bench: edgeeye run exited with {process.returncode}: {lines[-1]}"
             )
-    summary = _summarise(arrivals, plan, started, memory, peaks)
-    summary["cpu_share"] = _cpu_shares(cpu, peaks)
-    return summary
+        received = subscriber.received()
+    return summarise(received, plan, launched, sampler)
 
 
-def _cpu_shares(
-    cpu: dict[int, list[tuple[float, float]]], peaks: dict[int, tuple[str, int]]
-) -> dict[str, float]:
-    """Each process's CPU use over its sampled life after warm-up, in cores (1.0 = one core)."""
-    shares = {}
-    for pid, samples in cpu.items():
-        if len(samples) >= 4:
-            (t0, c0), (t1, c1) = samples[len(samples) // 3], samples[-2]
-            shares[f"{peaks[pid][0]}[{pid}]"] = round((c1 - c0) / (t1 - t0), 2)
-    return shares
+def classified_rate(stats: list[tuple[float, dict[str, Any]]], start: float, end: float) -> float:
+    """Frames classified per second between two times, from the appliance's own counters
+    (for runs that publish only on a change)."""
+    inside = [(at, doc) for at, doc in stats if start <= at <= end]
+    if len(inside) < 2:
+        return 0.0
+    (t0, first), (t1, last) = inside[0], inside[-1]
+    return float(last["frames_classified"] - first["frames_classified"]) / max(t1 - t0, 1e-9)
 
 
-def _summarise(
-    arrivals: Arrivals,
-    plan: RunPlan,
-    started: float,
-    memory: dict[int, list[tuple[float, int]]],
-    peaks: dict[int, tuple[str, int]],
+def window_of(results: list[Arrival], launched: float, plan: RunPlan) -> tuple[float, float]:
+    """The measurement window: from warm-up after the first result, for ``measure_s``."""
+    first = results[0].arrived if results else launched + STARTUP_ALLOWANCE_S
+    start = first + plan.warmup_s
+    return start, start + plan.measure_s
+
+
+def summarise(
+    received: Received, plan: RunPlan, launched: float, sampler: Sampler
 ) -> dict[str, Any]:
-    # The appliance takes a moment to load models before capture starts: measure from the
-    # first result, not from the process start.
-    results = sorted(arrivals.results)
-    first = results[0][0] if results else started
-    window_start = first + plan.warmup_s
-    # A slow start leaves less than the planned window: rate over what was really covered.
-    window_end = min(window_start + plan.measure_s, results[-1][0] if results else window_start)
+    results = received.results
+    window_start, window_end = window_of(results, launched, plan)
+    last = max((r.arrived for r in results), default=window_start)
+    if last > window_start:  # a slow start leaves less than planned: rate over what was covered
+        window_end = min(window_end, last)
     covered_s = max(window_end - window_start, 1e-9)
-    window = [r for r in results if window_start <= r[0] < window_end]
-    latency = [(arrived - captured) * 1000 for arrived, captured, _ in window]
+    window = [r for r in results if window_start <= r.arrived < window_end]
+    latency = [(r.arrived - r.captured) * 1000 for r in window]
     edge = edge_seconds(covered_s)
-    early = [(a - c) * 1000 for a, c, _ in window if a < window_start + edge]
-    late = [(a - c) * 1000 for a, c, _ in window if a >= window_end - edge]
-    stats = arrivals.stats
+    early = [(r.arrived - r.captured) * 1000 for r in window if r.arrived < window_start + edge]
+    late = [(r.arrived - r.captured) * 1000 for r in window if r.arrived >= window_end - edge]
+    stats = received.stats[-1][1] if received.stats else {}
     captured = stats.get("frames_captured", 0)
+    throughput = len(window) / covered_s
+    cores = sampler.cores(window_start, window_end)
+    main_cores = sum(v for name, v in cores.items() if name.startswith("edgeeye-main"))
+    peaks = {sampler.label(pid): max(s.peak_kib for s in r) for pid, r in sampler.samples.items()}
     growth = {
-        str(pid): samples[-2][1] - samples[len(samples) // 3][1]
-        for pid, samples in memory.items()
-        if len(samples) >= 4
+        sampler.label(pid): readings[-2].rss_kib - readings[len(readings) // 3].rss_kib
+        for pid, readings in sampler.samples.items()
+        if len(readings) >= 4 and not sampler.names[pid].startswith("mosquitto")
     }
+    appliance_peaks = {k: v for k, v in peaks.items() if not k.startswith("mosquitto")}
     return {
         "workers": plan.workers,
         "source_fps": plan.fps,
         "frame": f"{plan.width}x{plan.height}",
-        "throughput_fps": round(len(window) / covered_s, 2),
+        "throughput_fps": round(throughput, 2),
+        "classified_fps": round(classified_rate(received.stats, window_start, window_end), 2),
         "measured_s": round(covered_s, 1),
         "latency_ms": percentiles(latency),
         "latency_first_ms": percentiles(early),
         "latency_last_ms": percentiles(late),
         "drop_rate": round(stats.get("frames_dropped", 0) / captured, 4) if captured else None,
         "received": len(results),
-        "memory_peak_kib": {f"{name}[{pid}]": peak for pid, (name, peak) in peaks.items()},
-        "memory_total_peak_kib": sum(peak for _, peak in peaks.values()),
+        "first_result_s": round(results[0].arrived - launched, 3) if results else None,
+        "cpu_share": cores,
+        "main_us_per_result": round(main_cores / throughput * 1e6, 1) if throughput else None,
+        "wakeups_per_s": sampler.wakeups_per_s(window_start, window_end),
+        "pss_kib": {
+            k: v
+            for k, v in sampler.pss_kib(window_start, window_end).items()
+            if not k.startswith("mosquitto")
+        },
+        "memory_peak_kib": appliance_peaks,
+        "memory_total_peak_kib": sum(appliance_peaks.values()),
         "memory_growth_kib": growth,
-        "pid_count": len(peaks),
+        "pid_count": len(appliance_peaks),
         "stats": stats,
-        "cpu_count": os.cpu_count(),
     }

@@ -18,15 +18,72 @@ def table(report: dict[str, Any]) -> str:
         f"ceiling: {report['ceiling']['single_core_fps']:.1f} frames/s on one core"
         f" at {report['frame']}",
     ]
+    if "fair_fight" in report:
+        lines += _fair_lines(report["fair_fight"])
     if "preprocessing" in report:
         lines += _preprocessing_lines(report["preprocessing"])
     if "scaling" in report:
         lines += _pipeline_lines(report)
+    if "footprint" in report:
+        lines += _footprint_lines(report["footprint"])
     if "features" in report:
         lines += _feature_lines(report["features"])
     if "detection" in report:
         lines += _detection_lines(report["detection"])
     return "\n".join(lines)
+
+
+def _cpu(shares: dict[str, float]) -> str:
+    return ", ".join(f"{name.split('[')[0]} {share:g}" for name, share in shares.items())
+
+
+def _fair_lines(fight: dict[str, Any]) -> list[str]:
+    edgeeye, pool = fight["edgeeye"], fight["thread_pool"]
+    lines = [
+        "",
+        f"the fair fight, {fight['workers']} workers, every result published at QoS 1 and"
+        f" counted by mosquitto_sub (median of {fight['rounds']} alternating rounds;"
+        f" ceiling {fight['ceiling_fps']:.1f} frames/s)",
+        f"{'design':<14} {'frames/s':>9} {'of ceiling':>10} {'p99 ms':>8} {'cpu us/result':>14}",
+    ]
+    for name, row in (("edgeeye", edgeeye), ("thread_pool", pool)):
+        lines.append(
+            f"{name:<14} {row['throughput_fps']:>9.1f} {row['of_ceiling']:>10.3f}"
+            f" {row['p99_ms']:>8.2f} {row['cpu_us_per_result']:>14.0f}"
+        )
+        lines.append(f"{'':<14}   cpu in cores: {_cpu(row['cpu_share'])}")
+    lines.append(
+        f"edgeeye / thread pool: {fight['edgeeye_over_pool']:.3f}; edgeeye's main process"
+        f" spends {edgeeye['main_us_per_result']:.0f} us of CPU per published result"
+    )
+    return lines
+
+
+def _footprint_lines(footprint: dict[str, Any]) -> list[str]:
+    memory = footprint["memory_and_start"]
+    lines = [
+        "",
+        f"memory (PSS, shared pages counted once) and start to first result at the"
+        f" subscriber (median of {memory['rounds']} round(s))",
+        f"{'workers':>8} {'total MiB':>10} {'first result s':>15}   per process MiB",
+    ]
+    for count, row in memory["workers"].items():
+        each = ", ".join(f"{name.split('[')[0]} {mib:g}" for name, mib in row["pss_mib"].items())
+        lines.append(
+            f"{count:>8} {row['total_pss_mib']:>10.1f} {_fmt(row['first_result_s']):>15}   {each}"
+        )
+    idle, slow = footprint["idle"], footprint["slow_camera"]
+    per_process = ", ".join(
+        f"{name.split('[')[0]} {rate:g}" for name, rate in idle["per_process"].items()
+    )
+    lines += [
+        f"idle ({idle['workers']} workers, no frame arriving): {idle['wakeups_per_s']:g}"
+        f" wake-ups/s in all processes ({per_process})",
+        f"steady {slow['fps']:g} frames/s ({slow['workers']} workers): edgeeye"
+        f" {slow['edgeeye_cpu_ms_per_frame']:.2f} ms of CPU per frame in all its processes,"
+        f" bare invoke {slow['bare_cpu_ms_per_frame']:.2f} ms: {slow['ratio']:.3f}x",
+    ]
+    return lines
 
 
 def _detection_lines(detection: dict[str, Any]) -> list[str]:
@@ -96,11 +153,18 @@ def _pipeline_lines(report: dict[str, Any]) -> list[str]:
             f" {row['efficiency']:>10.2f} {_fmt(row['latency_ms']['p50']):>8}"
             f" {_fmt(row['latency_ms']['p99']):>8}"
         )
-        cpu = ", ".join(f"{name.split('[')[0]} {share}" for name, share in row["cpu_share"].items())
-        lines.append(f"{'':>8}   cpu in cores: {cpu}")
+        lines.append(f"{'':>8}   cpu in cores: {_cpu(row['cpu_share'])}")
         lines.append(
             f"{'':>8}   workers had {row['worker_cores']} cores and ran at"
-            f" {_fmt(row['worker_efficiency'])} of the bare pace on them"
+            f" {_fmt(row['worker_efficiency'])} of the bare pace on them; main process"
+            f" {_fmt(row['main_us_per_result'])} us of CPU per result"
+        )
+    if "on_change" in report:
+        quiet = report["on_change"]
+        lines.append(
+            f"publish.mode on_change: {quiet['classified_fps']:.1f} frames/s classified,"
+            f" {quiet['of_ceiling']:.3f} of the ceiling ({quiet['messages_per_minute']:g}"
+            f" messages/min; workers at {_fmt(quiet['worker_efficiency'])} of the bare pace)"
         )
     for frame, designs in report["baselines"].items():
         lines += ["", f"baselines at {frame}, {report['workers']} workers (no MQTT in their loop)"]
@@ -130,6 +194,12 @@ def _pipeline_lines(report: dict[str, Any]) -> list[str]:
             f"{row['load']:<22} {row['throughput_fps']:>8.1f} {_fmt(ms['p50']):>7}"
             f" {_fmt(ms['p95']):>7} {_fmt(ms['p99']):>7} {_fmt(ms['max']):>7}"
             f" {_fmt(row['drop_rate']):>6}"
+        )
+    if "latency_target" in report:
+        target = report["latency_target"]
+        lines.append(
+            f"p99 at 50% load {_fmt(target['p99_at_half_ms'])} ms; target 2 x invoke"
+            f" {target['invoke_ms']:.2f} ms + 10 ms = {target['target_p99_ms']:.2f} ms"
         )
     overload = report["overload"]
     lines.append(

@@ -14,7 +14,9 @@ from edgeeye.bench import (
     baselines,
     ceiling,
     detection,
+    fair,
     features,
+    footprint,
     handoff,
     preprocessing,
 )
@@ -54,12 +56,30 @@ class _Durations:
     baseline_s: float
     overload_s: float
     handoff_frames: int
+    rounds: int  # of the side-by-side comparisons (fair fight, memory, 5 frames/s)
+    short_s: float  # measurement window of the memory, idle and 5 frames/s runs
 
     @classmethod
     def of(cls, quick: bool) -> _Durations:
         if quick:
-            return cls(ceiling_s=3, run_s=6, baseline_s=5, overload_s=12, handoff_frames=300)
-        return cls(ceiling_s=9, run_s=20, baseline_s=15, overload_s=36, handoff_frames=2000)
+            return cls(
+                ceiling_s=3,
+                run_s=6,
+                baseline_s=5,
+                overload_s=12,
+                handoff_frames=300,
+                rounds=1,
+                short_s=4,
+            )
+        return cls(
+            ceiling_s=9,
+            run_s=20,
+            baseline_s=15,
+            overload_s=36,
+            handoff_frames=2000,
+            rounds=3,
+            short_s=10,
+        )
 
 
 def run_bench(options: BenchOptions, progress: Callable[[str], None] = print) -> dict[str, Any]:
@@ -119,6 +139,20 @@ def run_bench(options: BenchOptions, progress: Callable[[str], None] = print) ->
             )
             return result
 
+        progress(
+            f"the fair fight: edgeeye against a thread pool that publishes every result,"
+            f" {workers} workers, {durations.rounds} alternating round(s)"
+        )
+        fair_fight = fair.measure(
+            model,
+            broker,
+            _plan(workers, 0.0, options.width, options.height, durations),
+            OFFERED,
+            durations.rounds,
+            durations.ceiling_s / 3,
+            progress,
+        )
+
         progress(f"edgeeye through mosquitto, 1 to {workers} workers")
         scaling = []
         for count in range(1, workers + 1):
@@ -133,6 +167,27 @@ def run_bench(options: BenchOptions, progress: Callable[[str], None] = print) ->
                 }
             )
         capacity = scaling[-1]["throughput_fps"]
+
+        progress("publish.mode on_change: frames classified, against the ceiling")
+        quiet = appliance.run_appliance(
+            model,
+            _plan(
+                workers,
+                OFFERED * single * workers,
+                options.width,
+                options.height,
+                durations,
+                extra="publish: {mode: on_change}",
+            ),
+            broker,
+        )
+        on_change = {
+            "classified_fps": quiet["classified_fps"],
+            "of_ceiling": round(quiet["classified_fps"] / (single * workers), 3),
+            "messages_per_minute": round(quiet["received"] / (quiet["measured_s"] or 1) * 60, 1),
+            **_cpu_split(quiet, single, rate=quiet["classified_fps"]),
+        }
+        progress(f"  {on_change['classified_fps']} frames/s, {on_change['of_ceiling']} of ceiling")
 
         progress("baselines")
         baseline_report: dict[str, Any] = {}
@@ -180,6 +235,18 @@ def run_bench(options: BenchOptions, progress: Callable[[str], None] = print) ->
             )
         )
         latency_rows.append({**overload, "load": "200% (overload)"})
+
+        progress("memory (PSS) and start to first result at 1, 2 and 4 workers")
+        memory_start = footprint.memory_and_start(
+            model, broker, 0.5 * single, durations.rounds, durations.short_s, progress
+        )
+        progress("idle: wake-ups per second with no frame arriving")
+        idle = footprint.idle(model, broker, workers, durations.short_s)
+        progress(f"  {idle['wakeups_per_s']} wake-ups/s")
+        progress(f"a steady {footprint.SLOW_FPS:g} frames/s: CPU per frame against the bare invoke")
+        slow = footprint.slow_camera(
+            model, broker, workers, durations.rounds, durations.short_s, progress
+        )
         feature_costs = _features(model, broker, workers, single, options, progress)
         detection_report: dict[str, Any] = {"skipped": "no --detector given"}
         if options.detector is not None:
@@ -201,9 +268,19 @@ def run_bench(options: BenchOptions, progress: Callable[[str], None] = print) ->
             )
 
     growth = overload["memory_growth_kib"]
+    invoke_ms = 1000 / single
+    half = latency_rows[0]
     return {
         **header,
+        "fair_fight": fair_fight,
         "scaling": scaling,
+        "on_change": on_change,
+        "latency_target": {
+            "invoke_ms": round(invoke_ms, 2),
+            "target_p99_ms": round(2 * invoke_ms + 10, 2),
+            "p99_at_half_ms": half["latency_ms"]["p99"],
+        },
+        "footprint": {"memory_and_start": memory_start, "idle": idle, "slow_camera": slow},
         "baselines": baseline_report,
         "handoff": handoff_rows,
         "latency": latency_rows,
@@ -243,12 +320,12 @@ def _features(
         workers,
         OFFERED * single * workers,
         durations.run_s,
-        rounds=1 if options.quick else 5,
+        rounds=1 if options.quick else 3,
         progress=progress,
     )
 
 
-def _cpu_split(result: dict[str, Any], single: float) -> dict[str, Any]:
+def _cpu_split(result: dict[str, Any], single: float, rate: float | None = None) -> dict[str, Any]:
     """Where the cores went: the workers' share, everyone else's, and the workers' own pace.
 
     ``worker_efficiency`` compares frames per worker-core-second with the bare interpreter's:
@@ -257,11 +334,12 @@ def _cpu_split(result: dict[str, Any], single: float) -> dict[str, Any]:
     """
     shares = result["cpu_share"]
     worker_cores = sum(v for name, v in shares.items() if name.startswith("edgeeye-w"))
+    frames_per_s = result["throughput_fps"] if rate is None else rate
     return {
         "worker_cores": round(worker_cores, 2),
         "other_cores": round(sum(shares.values()) - worker_cores, 2),
         "worker_efficiency": (
-            round(result["throughput_fps"] / (worker_cores * single), 3) if worker_cores else None
+            round(frames_per_s / (worker_cores * single), 3) if worker_cores else None
         ),
     }
 
@@ -273,6 +351,7 @@ def _plan(
     height: int,
     durations: _Durations,
     measure_s: float | None = None,
+    extra: str = "",
 ) -> appliance.RunPlan:
     return appliance.RunPlan(
         workers=workers,
@@ -280,4 +359,5 @@ def _plan(
         width=width,
         height=height,
         measure_s=measure_s or durations.run_s,
+        extra=extra,
     )

@@ -25,7 +25,6 @@ from edgeeye.config.scene import (
     SceneName,
 )
 from edgeeye.config.sections import (
-    TOPIC_LEVEL,
     Frozen,
     HomeAssistantConfig,
     LoggingConfig,
@@ -41,6 +40,7 @@ from edgeeye.config.sections import (
     SyntheticSourceConfig,
     count_or_auto,
 )
+from edgeeye.config.topic_names import is_topic_level
 from edgeeye.config.yaml_text import read_yaml
 from edgeeye.errors import ConfigError
 
@@ -90,7 +90,7 @@ class AppConfig(Frozen):
     @field_validator("device_id")
     @classmethod
     def _safe_device_id(cls, value: str) -> str:
-        if not TOPIC_LEVEL.match(value):
+        if not is_topic_level(value):
             raise ValueError(
                 "must be 1-64 letters, digits, '_', '-', '.' starting with a letter or digit"
                 " (no '/', '+', '#')"

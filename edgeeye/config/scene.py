@@ -7,16 +7,16 @@ they are held to what both accept unchanged: lower-case letters, digits and ``_`
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Annotated
 
 from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
 from edgeeye.config.sections import Frozen, LabelName, Score
+from edgeeye.config.topic_names import SCENE_NAME, slug
 
 #: A region's name, and a presence entry's id: a topic level and an entity id as they are.
-SceneName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_]{0,31}$")]
+SceneName = Annotated[str, StringConstraints(pattern=rf"^{SCENE_NAME.pattern}$")]
 
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 
@@ -55,8 +55,7 @@ class PresenceConfig(Frozen):
     def key(self) -> str:
         if self.id is not None:
             return self.id
-        words = f"{self.region}_{self.label}" if self.region else self.label
-        return re.sub(r"[^a-z0-9]+", "_", words.lower()).strip("_")[:32] or "label"
+        return slug(f"{self.region}_{self.label}" if self.region else self.label)
 
 
 class CascadeModelConfig(Frozen):

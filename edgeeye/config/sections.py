@@ -7,7 +7,6 @@ use a section import its model from here.
 from __future__ import annotations
 
 import os
-import re
 import unicodedata
 from collections.abc import Callable
 from pathlib import Path
@@ -23,12 +22,9 @@ from pydantic import (
     model_validator,
 )
 
-# Device ids and topic prefixes become MQTT topic levels: no wildcards, no level
-# separators, nothing that could publish outside the device's own tree.
-TOPIC_LEVEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-_TOPIC_PREFIX = re.compile(
-    r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}(/[A-Za-z0-9][A-Za-z0-9_.-]{0,63}){0,3}$"
-)
+from edgeeye.config.topic_names import is_topic_prefix
+
+# Device ids and topic prefixes become MQTT topic levels: the rule is config.topic_names.
 
 
 def count_or_auto(low: int, high: int) -> Callable[[Any], Any]:
@@ -194,7 +190,7 @@ class MqttTlsConfig(Frozen):
 
 
 def _topic_prefix(value: str) -> str:
-    if not _TOPIC_PREFIX.match(value):
+    if not is_topic_prefix(value):
         raise ValueError(
             "must be 1-4 topic levels of letters, digits, '_', '-', '.' separated by '/'"
             " (no '+', '#', leading or trailing '/')"

@@ -9,6 +9,7 @@ calling into paho: paho holds its own lock around ``on_publish``, so holding our
 from __future__ import annotations
 
 import threading
+import time
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.properties import Properties
@@ -28,6 +29,8 @@ class Deliveries:
         self._acked_rows: list[int] = []
         self.results_published = 0
         self.results_not_queued = 0
+        #: When the broker last acknowledged anything, or the first message since began to wait.
+        self._heard_at = time.monotonic()
 
     def on_publish(
         self,
@@ -39,6 +42,7 @@ class Deliveries:
     ) -> None:
         """paho's callback (VERSION2 signature)."""
         with self._lock:
+            self._heard_at = time.monotonic()
             if mid in self._pending:
                 self._acknowledged(self._pending.pop(mid))
             else:
@@ -54,7 +58,20 @@ class Deliveries:
                 self._early_acks.discard(info.mid)
                 self._acknowledged((kind, row_id))
             else:
+                if not self._pending:
+                    self._heard_at = time.monotonic()
                 self._pending[info.mid] = (kind, row_id)
+
+    def silent_for(self, now: float) -> float:
+        """Seconds messages have waited without the broker acknowledging anything (0 when
+        none waits): a link that carries nothing back although it stays open."""
+        with self._lock:
+            return now - self._heard_at if self._pending else 0.0
+
+    def heard(self, now: float) -> None:
+        """Start the silence anew (after we dropped a silent link)."""
+        with self._lock:
+            self._heard_at = now
 
     @property
     def unacknowledged(self) -> int:

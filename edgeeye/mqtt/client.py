@@ -6,6 +6,8 @@ same way.  Errors name the config key and the file, never a password.
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import ssl
 
 import paho.mqtt.client as mqtt
@@ -39,13 +41,13 @@ def message_properties(
     expires: bool = False,
     user: tuple[tuple[str, str], ...] = (),
     will: bool = False,
+    kind: type[Properties] = Properties,
 ) -> Properties | None:
     """MQTT 5 PUBLISH properties (None on 3.1.1, which has none): the content type, UTF-8
     for text, ``mqtt.message_expiry_s`` for messages that go stale, and user properties."""
     if settings.protocol != "5":
         return None
-    kind = PacketTypes.WILLMESSAGE if will else PacketTypes.PUBLISH
-    properties = Properties(kind)  # type: ignore[no-untyped-call]  # paho has no annotation
+    properties = kind(PacketTypes.WILLMESSAGE if will else PacketTypes.PUBLISH)
     properties.ContentType = content_type
     if content_type != JPEG:
         properties.PayloadFormatIndicator = 1
@@ -54,6 +56,39 @@ def message_properties(
     if user:
         properties.UserProperty = [(mqtt_text(key), mqtt_text(value)) for key, value in user]
     return properties
+
+
+class _PackedOnce(Properties):
+    """Properties that are packed at their first message and reused: paho packs them anew
+    for every message, in time that grows with the square of the properties it knows."""
+
+    def pack(self) -> bytes:
+        packed: bytes | None = self.__dict__.get("_packed")
+        if packed is None:
+            packed = super().pack()  # type: ignore[no-untyped-call]
+            object.__setattr__(self, "_packed", packed)  # paho's __setattr__ takes only names
+        return packed
+
+
+class PropertiesCache:
+    """The PUBLISH properties of each kind of message, built once per config.
+
+    Building paho's ``Properties`` costs about as much as the rest of a publish; a
+    ``Properties`` without user properties is never changed after it is made, so one can
+    go with every message of its kind.
+    """
+
+    def __init__(self, settings: MqttConfig) -> None:
+        self._settings = settings
+        self._made: dict[tuple[str, bool], Properties | None] = {}
+
+    def get(self, content_type: str, expires: bool = False) -> Properties | None:
+        key = (content_type, expires)
+        if key not in self._made:
+            self._made[key] = message_properties(
+                self._settings, content_type, expires, kind=_PackedOnce
+            )
+        return self._made[key]
 
 
 #: Longest user property value we send; MQTT allows 65,535 bytes, a label needs far less.
@@ -85,6 +120,15 @@ def network_thread_alive(client: mqtt.Client) -> bool:
     """Whether the thread ``loop_start`` made is running (connected or retrying)."""
     network = client._thread  # paho keeps it private and offers no public handle
     return network is not None and network.is_alive()
+
+
+def drop_link(client: mqtt.Client) -> None:
+    """Shut the client's socket under it: paho's network thread sees the connection lost
+    and reconnects as it would after any other loss (``disconnect()`` would stop it)."""
+    sock = client.socket()
+    if isinstance(sock, socket.socket):  # a TLS socket is one too
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
 
 
 def apply_credentials(client: mqtt.Client, settings: MqttConfig) -> None:

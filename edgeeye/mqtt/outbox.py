@@ -8,7 +8,8 @@ publisher thread uses an ``Outbox`` (``stop()`` uses it after that thread has en
 Rows leave the outbox only when the broker has acknowledged them, so a crash between
 sending and the acknowledgement sends them again after the restart: a duplicate, as QoS 1
 allows, never a loss.  The file is bounded: past ``max_bytes`` the oldest rows go first,
-and are counted in ``dropped``.  The file and its sidecars are private to the appliance's
+and are counted in ``dropped``; so is a message that finds the filesystem full, which is
+logged once until a message fits again.  The file and its sidecars are private to the appliance's
 user (mode 0600), whatever the umask.
 """
 
@@ -46,6 +47,8 @@ class Outbox:
         #: Rows removed because the file was full (oldest first), since this process started.
         self.dropped = 0
         self._sent_up_to = 0  # rows with an id up to this were handed to the broker already
+        self._full = False  # the filesystem refused the last write
+        self._unremoved: list[int] = []  # acknowledged rows a full filesystem kept us deleting
         self._db = self._open()
         self._closed = False
         self.rows, self.bytes = self._db.execute(
@@ -83,23 +86,40 @@ class Outbox:
 
     def put(self, topic: str, payload: bytes, qos: int) -> None:
         """Append one message; drop the oldest ones if the file would exceed its cap."""
-        self._db.execute(
-            "INSERT INTO outbox (topic, payload, qos, size) VALUES (?, ?, ?, ?)",
-            (topic, payload, qos, len(payload)),
-        )
+        try:
+            self._db.execute(
+                "INSERT INTO outbox (topic, payload, qos, size) VALUES (?, ?, ?, ?)",
+                (topic, payload, qos, len(payload)),
+            )
+        except sqlite3.OperationalError as exc:  # "database or disk is full", an I/O error
+            self.dropped += 1
+            if not self._full:
+                self._full = True
+                log.warning(
+                    "outbox %s: cannot write (%s); dropping results until it can", self.path, exc
+                )
+            return
+        if self._full:
+            self._full = False
+            log.warning("outbox %s: writing again", self.path)
         self.rows += 1
         self.bytes += len(payload)
         while self.bytes > self.max_bytes and self.rows > 1:
-            self._drop_oldest(max(1, self.rows // 100))
+            if not self._drop_oldest(max(1, self.rows // 100)):
+                break
 
-    def _drop_oldest(self, count: int) -> None:
-        sizes = self._db.execute(
-            "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox ORDER BY id LIMIT ?)"
-            " RETURNING size",
-            (count,),
-        ).fetchall()
+    def _drop_oldest(self, count: int) -> bool:
+        try:
+            sizes = self._db.execute(
+                "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox ORDER BY id LIMIT ?)"
+                " RETURNING size",
+                (count,),
+            ).fetchall()
+        except sqlite3.OperationalError:
+            return False  # the filesystem is full: tried again with the next row
         self._forget(sizes)
         self.dropped += len(sizes)
+        return True
 
     def unsent(self, limit: int) -> list[tuple[int, str, bytes, int]]:
         """Up to ``limit`` rows not yet handed to the broker by this process, oldest first."""
@@ -112,13 +132,22 @@ class Outbox:
         return rows
 
     def remove(self, row_ids: list[int]) -> None:
-        """Forget rows the broker has acknowledged (ids already gone are ignored)."""
+        """Forget rows the broker has acknowledged (ids already gone are ignored).
+
+        A full filesystem can refuse even a delete (WAL needs room): those ids are tried
+        again with the next call, and after a restart the rows are sent again (a duplicate,
+        as QoS 1 allows)."""
+        row_ids, self._unremoved = [*self._unremoved, *row_ids], []
         for start in range(0, len(row_ids), 500):
             chunk = row_ids[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            sizes = self._db.execute(
-                f"DELETE FROM outbox WHERE id IN ({marks}) RETURNING size", chunk
-            ).fetchall()
+            try:
+                sizes = self._db.execute(
+                    f"DELETE FROM outbox WHERE id IN ({marks}) RETURNING size", chunk
+                ).fetchall()
+            except sqlite3.OperationalError:
+                self._unremoved.extend(row_ids[start:])
+                return
             self._forget(sizes)
 
     def _forget(self, sizes: list[tuple[int]]) -> None:

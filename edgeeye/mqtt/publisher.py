@@ -32,6 +32,8 @@ from edgeeye.mqtt.client import (
     JPEG,
     JSON,
     TEXT,
+    PropertiesCache,
+    drop_link,
     make_client,
     message_properties,
     network_thread_alive,
@@ -49,6 +51,7 @@ from edgeeye.publish.payloads import (
     STATUS_OFFLINE,
     STATUS_ONLINE,
     result_payload,
+    run_id,
     settings_payload,
 )
 from edgeeye.publish.policy import LiveSettings, Outgoing, PublishPolicy
@@ -64,6 +67,10 @@ MAX_QUEUED_MESSAGES = 10_000
 #: Messages handed to paho and not yet acknowledged; beyond it results go to the outbox,
 #: so at most this many live only in memory if the broker stalls and we are then killed.
 MAX_UNACKED = 200
+
+#: With nothing arriving, the publisher thread looks at its stop, hand-over and outbox
+#: this often; each look is a wake-up of an idle appliance.
+IDLE_WAIT_S = 1.0
 
 #: What the publisher thread tells the supervisor: workers' ready and failure messages
 #: (read from their pipes), and a broker refusal no retry can fix.
@@ -87,6 +94,8 @@ class Publisher:
         task: Task = Task.CLASSIFY,
     ) -> None:
         self._config = config
+        self._properties = PropertiesCache(config.mqtt)
+        self._result_topic = config.topic("result")
         self.model_name = model_name
         self.task = task
         self._counts = counts
@@ -131,6 +140,9 @@ class Publisher:
         )
         self._link.set_reconnect_delay(client)
         client.max_queued_messages_set(MAX_QUEUED_MESSAGES)
+        # paho's own window (20 by default) would hold back what ours lets through, and
+        # walk its queue on every acknowledgement.
+        client.max_inflight_messages_set(2 * MAX_UNACKED)  # results, and the rest besides
         # Nothing a callback raises may end paho's network thread (see mqtt.guard); paho's
         # own suppression is the second line, should a callback ever be set unguarded.
         client.suppress_exceptions = True
@@ -159,7 +171,7 @@ class Publisher:
             payload,
             qos=qos,
             retain=retain,
-            properties=message_properties(self._config.mqtt, content_type, expires),
+            properties=self._properties.get(content_type, expires),
         )
 
     def _send_presence(
@@ -296,19 +308,38 @@ class Publisher:
             dues = [
                 d for d in (self.policy.next_due(now), self.presence.next_due(now)) if d is not None
             ]
-            for pipe in self._pipes.ready(min([0.2, *dues])):
+            wait = max(0.0, min([IDLE_WAIT_S, next_stats - now, *dues]))
+            for pipe in self._pipes.ready(wait):
                 self._receive(self._pipes.read(pipe))
             if not reading:
-                time.sleep(0.05)
+                time.sleep(min(wait, 0.2))  # no workers yet: they are starting
             outgoing = self.policy.tick(time.monotonic())
             if outgoing is not None:
                 self._send_result(outgoing)
             self.presence.tick(time.monotonic())
+            self._drop_silent_link(time.monotonic())
             self._flush_outbox()
             if time.monotonic() >= next_stats:
                 self.commands.report_dropped()
                 self._publish_stats()
                 next_stats += self._config.mqtt.stats_interval
+
+    def _drop_silent_link(self, now: float) -> None:
+        """A half-open link (packets silently lost, the TCP connection still up) is seen by
+        paho's keepalive only after about twice ``mqtt.keepalive``.  Results waiting that
+        long without an acknowledgement say the same sooner: the socket is shut, paho
+        reconnects with its own backoff, and meanwhile results go to the outbox."""
+        silent = self.deliveries.silent_for(now)
+        if silent < self._config.mqtt.keepalive or not self._client.is_connected():
+            return
+        log.warning(
+            "no acknowledgement from the broker for %.0f s (%d messages waiting);"
+            " dropping the link and reconnecting",
+            silent,
+            self.deliveries.unacknowledged,
+        )
+        self.deliveries.heard(now)
+        drop_link(self._client)
 
     def _receive(self, message: WorkerMessage | None) -> None:
         if isinstance(message, Result):
@@ -348,7 +379,7 @@ class Publisher:
                 self._config.snapshot,
                 marks_for(self._config, self.task, outgoing.detections, outgoing.regions),
             )
-        topic, qos = self._config.topic("result"), self._config.mqtt.qos
+        topic, qos = self._result_topic, self._config.mqtt.qos
         if self._outbox.rows or not self._link_up() or self._unacked_full():
             self._outbox.put(topic, payload, qos)
             return
@@ -385,6 +416,8 @@ class Publisher:
         """A reloaded config whose broker side is unchanged: new live settings only (and
         the model's name and task, should the model have changed)."""
         self._config = self.commands.config = config
+        self._properties = PropertiesCache(config.mqtt)
+        self._result_topic = config.topic("result")
         self.model_name, self.task = model_name, task
         self.apply_settings(LiveSettings.from_config(config, task))
         self.presence.reconfigure(config)
@@ -409,7 +442,7 @@ class Publisher:
             return
         room = MAX_UNACKED - self.deliveries.unacknowledged
         if room > 0:
-            properties = message_properties(self._config.mqtt, JSON, expires=True)
+            properties = self._properties.get(JSON, expires=True)
             for row_id, topic, payload, qos in self._outbox.unsent(room):
                 # QoS 1 at least: a row is deleted only when the broker has it.
                 info = self._client.publish(topic, payload, qos=max(1, qos), properties=properties)
@@ -422,6 +455,7 @@ class Publisher:
         pipeline, now = self._counts(), time.monotonic()
         stats = Stats.build(
             self._config.device_id,
+            run_id(),
             now - self._started,
             pipeline,
             PublisherCounts(

@@ -2,14 +2,17 @@
 
 Each worker alone writes its own pipe, so a killed worker ends its pipe (EOF) and cannot
 wedge the others.  The worker pool adds a pipe on the main thread as it starts a worker;
-the publisher thread waits on all of them and reads whichever is ready.
+the publisher thread waits on all of them and reads whichever is ready.  The pipes stay
+registered with one selector (epoll on Linux) rather than being registered anew for every
+wait, which for each result would cost more than reading it.
 """
 
 from __future__ import annotations
 
 import logging
+import selectors
 import threading
-from multiprocessing.connection import Connection, wait
+from multiprocessing.connection import Connection
 from typing import cast
 
 from edgeeye.pipeline.messages import Result, WorkerFailed, WorkerMessage, WorkerReady
@@ -23,15 +26,19 @@ class ResultPipes:
     def __init__(self) -> None:
         self._pipes: dict[Connection, int] = {}
         self._lock = threading.Lock()
+        self._selector = selectors.DefaultSelector()
 
     def add(self, worker_id: int, pipe: Connection) -> None:
         with self._lock:
             self._pipes[pipe] = worker_id
+            self._selector.register(pipe, selectors.EVENT_READ)
 
     def take_all(self) -> dict[Connection, int]:
         """Every open pipe, now no longer read here (a successor publisher adds them)."""
         with self._lock:
             pipes, self._pipes = self._pipes, {}
+            for pipe in pipes:
+                self._selector.unregister(pipe)
         return pipes
 
     def __bool__(self) -> bool:
@@ -41,10 +48,13 @@ class ResultPipes:
     def ready(self, timeout: float) -> list[Connection]:
         """The pipes with a message (or an end) waiting, after at most ``timeout`` s."""
         with self._lock:
-            pipes = list(self._pipes)
-        if not pipes:
-            return []
-        return [cast(Connection, ready) for ready in wait(pipes, timeout=timeout)]
+            if not self._pipes:
+                return []
+        # A pipe added meanwhile is seen from the next wait; one taken away is skipped.
+        events = self._selector.select(timeout)
+        with self._lock:
+            ready = [cast(Connection, key.fileobj) for key, _ in events]
+            return [pipe for pipe in ready if pipe in self._pipes]
 
     def read(self, pipe: Connection) -> WorkerMessage | None:
         """The next message on a ready pipe; None once it has ended (then it is forgotten)."""
@@ -53,10 +63,12 @@ class ResultPipes:
         except (EOFError, OSError):
             with self._lock:
                 worker_id = self._pipes.pop(pipe, None)
+                if worker_id is not None:
+                    self._selector.unregister(pipe)
             pipe.close()
             log.debug("worker %s closed its results pipe", worker_id)
             return None
-        if isinstance(message, Result | WorkerReady | WorkerFailed):
+        if isinstance(message, Result | WorkerFailed | WorkerReady):
             return message
         log.error("unexpected message on a results pipe: %r", message)
         return None

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.synchronize import Event
 from typing import TYPE_CHECKING
@@ -36,6 +37,8 @@ class CaptureSpec:
     log_queue: LogQueue
     log_level: str
     first_sequence: int = 0
+    #: The appliance's main process (children are forked by the child server, not by it).
+    main_pid: int = field(default_factory=os.getpid)
 
 
 def run_capture(spec: CaptureSpec) -> None:
@@ -47,7 +50,9 @@ def run_capture(spec: CaptureSpec) -> None:
     last frame of a finite source (setting ``SOURCE_DONE``); exits with
     ``EXIT_SOURCE_FAILED`` after sending one line on ``spec.errors`` if the source fails.
     """
-    pre_run_setup("edgeeye.capture", "edgeeye-capture", spec.log_queue, spec.log_level)
+    pre_run_setup(
+        "edgeeye.capture", "edgeeye-capture", spec.log_queue, spec.log_level, spec.main_pid
+    )
     ring = FrameRing.attach(spec.ring)
     source = make_source(spec.source, spec.model_size)
     try:

@@ -50,8 +50,18 @@ class FrameDescriptor:
         return cls(slot, seq, ts, h, w, PixelFormat(fmt), tag)
 
     @property
+    def is_wake(self) -> bool:
+        """A descriptor without a frame: it only wakes a waiting worker (``WAKE``)."""
+        return self.slot_index == _WAKE_SLOT
+
+    @property
     def nbytes(self) -> int:
         return self.pixel_format.frame_bytes(self.height, self.width)
+
+
+_WAKE_SLOT = -1
+#: Sent through the hand-off pipe to wake a worker blocked there, so it sees a stop at once.
+WAKE = FrameDescriptor(_WAKE_SLOT, -1, 0, 0, 0, PixelFormat.RGB888)
 
 
 def frame_view(buffer: memoryview | np.ndarray, descriptor: FrameDescriptor) -> np.ndarray:

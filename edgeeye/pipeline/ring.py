@@ -30,7 +30,7 @@ from multiprocessing.synchronize import Lock, Semaphore
 
 import numpy as np
 
-from edgeeye.pipeline.frames import DESCRIPTOR_BYTES, FrameDescriptor, frame_view
+from edgeeye.pipeline.frames import DESCRIPTOR_BYTES, WAKE, FrameDescriptor, frame_view
 from edgeeye.pipeline.segment import Segment, remove_stale_segments
 
 MAX_WORKERS = 64
@@ -203,6 +203,12 @@ class FrameRing:
             return self._claim_free(), None
         if drop_oldest:
             dropped = self._take_descriptor(block=False)
+            if dropped is not None and dropped.is_wake:
+                self._post(dropped)  # a worker's, not a frame: it goes on to the workers
+                dropped = self._take_descriptor(block=False)
+                if dropped is not None and dropped.is_wake:  # the only one waiting
+                    self._post(dropped)
+                    dropped = None
             if dropped is not None:
                 self.slot_state[dropped.slot_index] = _WRITING
                 self.counters[_FRAMES_DROPPED] += 1
@@ -220,8 +226,17 @@ class FrameRing:
         """Hand a written slot to the workers."""
         self.slot_state[descriptor.slot_index] = _FILLED
         self.counters[_FRAMES_CAPTURED] += 1
+        self._post(descriptor)
+
+    def _post(self, descriptor: FrameDescriptor) -> None:
         os.write(self._descriptor_out, descriptor.pack())
         self._filled.release()
+
+    def wake_workers(self, count: int) -> None:
+        """Wake ``count`` workers waiting in ``take`` (after the frames already waiting), so
+        a stop is seen at once rather than at their next check."""
+        for _ in range(count):
+            self._post(WAKE)
 
     def abandon(self, slot_index: int) -> None:
         """Give back a slot capture acquired but did not fill (end of stream, bad frame)."""
@@ -231,9 +246,12 @@ class FrameRing:
     # -- worker side -----------------------------------------------------------------
 
     def take(self, worker_id: int, timeout: float) -> FrameDescriptor | None:
-        """The oldest waiting frame, now READING and owned by ``worker_id``; None on timeout."""
+        """The oldest waiting frame, now READING and owned by ``worker_id``; None on timeout.
+
+        A ``WAKE`` descriptor is returned as it is (``is_wake``): it owns no slot.
+        """
         descriptor = self._take_descriptor(block=True, timeout=timeout)
-        if descriptor is not None:
+        if descriptor is not None and not descriptor.is_wake:
             self.slot_owner[descriptor.slot_index] = worker_id
             self.slot_state[descriptor.slot_index] = _READING
         return descriptor
@@ -287,6 +305,10 @@ class FrameRing:
             self.release(int(slot_index))
         self.worker_busy_since_ns[worker_id] = 0
         return len(held)
+
+    def filled_slot_count(self) -> int:
+        """Frames written and waiting for a worker."""
+        return int(np.count_nonzero(self.slot_state == SlotState.FILLED))
 
     def free_slot_count(self) -> int:
         return int(np.count_nonzero(self.slot_state == SlotState.FREE))

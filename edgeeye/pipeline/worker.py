@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.synchronize import Event
 from typing import TYPE_CHECKING
@@ -14,7 +15,7 @@ from edgeeye.inference.model import ModelSpec
 from edgeeye.inference.results import Inference
 from edgeeye.inference.scene import FrameView, SceneRunner, SceneSpec
 from edgeeye.pipeline.messages import Result, WorkerFailed, WorkerReady
-from edgeeye.pipeline.process_setup import pre_run_setup
+from edgeeye.pipeline.process_setup import pin_to_cpu, pre_run_setup, release_free_memory
 
 if TYPE_CHECKING:
     from edgeeye.pipeline.process_setup import LogQueue
@@ -23,6 +24,12 @@ from edgeeye.pipeline.snapshot_board import BoardHandle, SnapshotBoard
 from edgeeye.sources.frame import read_stamps
 
 log = logging.getLogger(__name__)
+
+#: With no frame waiting, a worker looks at its retire event this often; a stop wakes it at
+#: once (``FrameRing.wake_workers``).  Each look is a wake-up of an idle appliance.
+IDLE_WAIT_S = 2.0
+#: Once stopping, a worker exits when no frame has waited for this long.
+DRAIN_WAIT_S = 0.2
 
 #: Exit status of a worker whose model fails to load or to run.
 EXIT_MODEL_FAILED = 3
@@ -42,6 +49,9 @@ class WorkerSpec:
     log_level: str
     scene: SceneSpec  # regions, and the boxes a second model classifies
     check_stamps: bool = False
+    cpu: int | None = None  # the core this worker keeps to (None: wherever the kernel puts it)
+    #: The appliance's main process (children are forked by the child server, not by it).
+    main_pid: int = field(default_factory=os.getpid)
 
 
 def run_worker(spec: WorkerSpec) -> None:
@@ -58,11 +68,13 @@ def run_worker(spec: WorkerSpec) -> None:
     sending ``WorkerFailed`` if the model fails.
     """
     name = f"edgeeye.worker:{spec.worker_id}"
-    pre_run_setup(name, f"edgeeye-w{spec.worker_id}", spec.log_queue, spec.log_level)
+    pre_run_setup(name, f"edgeeye-w{spec.worker_id}", spec.log_queue, spec.log_level, spec.main_pid)
+    pin_to_cpu(spec.cpu)
     ring = FrameRing.attach(spec.ring)
     board = SnapshotBoard.attach(spec.board)
     try:
         runner = SceneRunner(spec.model, spec.scene)
+        release_free_memory()
         spec.results.send(WorkerReady(spec.worker_id))
         _work(ring, board, runner, spec)
     except ModelError as exc:
@@ -76,11 +88,14 @@ def run_worker(spec: WorkerSpec) -> None:
 def _work(ring: FrameRing, board: SnapshotBoard, runner: SceneRunner, spec: WorkerSpec) -> None:
     worker_id = spec.worker_id
     while not spec.retire.is_set():
-        descriptor = ring.take(worker_id, timeout=0.2)
+        stopping = spec.stop.is_set()
+        descriptor = ring.take(worker_id, timeout=DRAIN_WAIT_S if stopping else IDLE_WAIT_S)
         if descriptor is None:
-            if spec.stop.is_set():
+            if stopping:
                 return
             continue
+        if descriptor.is_wake:
+            continue  # the supervisor's: look at stop and retire now
         stamp = None
         inference: Inference | None = None
         # The model inputs are copies: the slot goes back before invoking, unless boxes

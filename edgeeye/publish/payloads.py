@@ -2,20 +2,32 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import os
+import secrets
 import time
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from edgeeye.config.sections import TOPIC_LEVEL, PublishConfig
+from edgeeye.config.sections import PublishConfig
+from edgeeye.config.topic_names import TOPIC_LEVEL
 from edgeeye.inference.results import Detection, Label, RegionLabels, Task
 from edgeeye.pipeline.messages import Result
 from edgeeye.publish.policy import LiveSettings
 
 STATUS_ONLINE = "online"
 STATUS_OFFLINE = "offline"
+
+
+@functools.cache
+def run_id() -> str:
+    """This start of the appliance: ``<pid>-<4 hex>``, in every result and stats message,
+    so a consumer (the chaos run's ledger) can tell the sequence numbers of one start from
+    the next's, which begin again at 0."""
+    return f"{os.getpid()}-{secrets.token_hex(2)}"
 
 
 def wall_clock_iso(monotonic_ns: int) -> str:
@@ -41,6 +53,7 @@ def result_payload(
     or heartbeat."""
     document: dict[str, Any] = {
         "device": device_id,
+        "run": run_id(),
         "sequence": result.sequence,
         "captured_at": wall_clock_iso(result.capture_ts_ns),
         "model": model_name,
@@ -104,7 +117,7 @@ class SettingsDocument(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    device: str = Field(pattern=TOPIC_LEVEL.pattern, description="the device_id")
+    device: str = Field(pattern=f"^{TOPIC_LEVEL.pattern}$", description="the device_id")
     min_score: float = Field(ge=0.0, le=1.0, description="model.min_score in force")
     publish: PublishConfig = Field(description="the publish section in force")
     snapshot: bool = Field(description="snapshots on or off")

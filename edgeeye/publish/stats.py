@@ -109,6 +109,7 @@ class Stats(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     device: str
+    run: str
     uptime_s: float
     frames_captured: int
     frames_classified: int
@@ -138,6 +139,7 @@ class Stats(BaseModel):
     def build(
         cls,
         device: str,
+        run: str,
         uptime_s: float,
         pipeline: PipelineCounts,
         publisher: PublisherCounts,
@@ -145,6 +147,7 @@ class Stats(BaseModel):
     ) -> Stats:
         return cls(
             device=device,
+            run=run,
             uptime_s=round(uptime_s, 1),
             **{**asdict(pipeline), "worker_frames": list(pipeline.worker_frames)},
             **asdict(publisher),

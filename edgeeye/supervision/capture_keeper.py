@@ -8,9 +8,10 @@ after too many failures in a row ``check`` raises, and the supervisor stops the 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from multiprocessing.context import SpawnContext
+from multiprocessing.context import ForkServerContext
 from typing import TYPE_CHECKING
 
 from edgeeye.config.app import AppConfig
@@ -30,7 +31,7 @@ log = logging.getLogger(__name__)
 class CaptureKeeper:
     """One capture process at a time; ``child`` is None while a restart is waiting."""
 
-    def __init__(self, ctx: SpawnContext, log_queue: LogQueue, backoff: Backoff) -> None:
+    def __init__(self, ctx: ForkServerContext, log_queue: LogQueue, backoff: Backoff) -> None:
         self._ctx = ctx
         self._log_queue = log_queue
         self.backoff = backoff
@@ -81,7 +82,10 @@ class CaptureKeeper:
         if process.exitcode == 0 and ring.counters[Counter.SOURCE_DONE]:
             log.info("the source has no more frames; finishing the ones in flight")
             return RunEnd.SOURCE_FINISHED
-        line = self.child.connection.recv() if self.child.connection.poll() else None
+        line = None
+        # A capture killed outright sent no line: its end of the pipe is just closed.
+        with contextlib.suppress(EOFError, OSError):
+            line = self.child.connection.recv() if self.child.connection.poll() else None
         self.child.connection.close()
         self.child = None
         cause = line or f"capture process {exit_description(process.exitcode)}"

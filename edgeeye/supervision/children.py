@@ -6,7 +6,7 @@ import logging
 import signal
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from multiprocessing.context import SpawnProcess
+from multiprocessing.context import ForkServerProcess
 
 log = logging.getLogger(__name__)
 
@@ -15,11 +15,11 @@ log = logging.getLogger(__name__)
 class Child:
     """A capture or worker process and our end of the pipe it reports on."""
 
-    process: SpawnProcess
+    process: ForkServerProcess
     connection: Connection  # results (worker) or errors (capture)
 
 
-def stop_process(process: SpawnProcess, timeout: float) -> None:
+def stop_process(process: ForkServerProcess, timeout: float) -> None:
     """Join for ``timeout`` seconds, then kill: shutdown never waits without a limit."""
     if process.pid is None:
         return

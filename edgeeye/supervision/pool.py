@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from multiprocessing.context import SpawnContext
+from multiprocessing.context import ForkServerContext
 from multiprocessing.synchronize import Event
 from typing import TYPE_CHECKING
 
@@ -26,10 +26,12 @@ from edgeeye.inference.model import ModelSpec
 from edgeeye.inference.scene import SceneSpec
 from edgeeye.mqtt.publisher import PublisherEvent
 from edgeeye.pipeline.messages import WorkerReady
-from edgeeye.pipeline.ring import FrameRing
+from edgeeye.pipeline.process_setup import worker_cpu
+from edgeeye.pipeline.ring import Counter, FrameRing
 from edgeeye.pipeline.snapshot_board import SnapshotBoard
 from edgeeye.pipeline.worker import WorkerSpec, run_worker
 from edgeeye.supervision.children import Child, exit_description, stop_process
+from edgeeye.supervision.stall import StallWatch
 
 if TYPE_CHECKING:
     from edgeeye.pipeline.process_setup import LogQueue
@@ -68,7 +70,7 @@ class WorkerPool:
 
     def __init__(
         self,
-        ctx: SpawnContext,
+        ctx: ForkServerContext,
         log_queue: LogQueue,
         wiring: PoolWiring,
         config: AppConfig,
@@ -85,6 +87,9 @@ class WorkerPool:
         self.workers: dict[int, Child] = {}
         self._retire: dict[int, Event] = {}  # worker id -> its own retire Event
         self._hung: dict[int, str] = {}  # worker id -> why we killed it
+        self._stalls = StallWatch(config.supervisor.invoke_deadline_s)
+        self._dropped_seen = 0
+        self._frames_at_start: dict[int, int] = {}  # a worker id's frame count when it started
         self.board: SnapshotBoard | None = None
         # Boards a model change replaced: the publisher may still be reading one, so they
         # are unlinked now but unmapped only at ``close_boards``.
@@ -93,6 +98,7 @@ class WorkerPool:
     def reconfigure(self, config: AppConfig, model: ModelSpec) -> None:
         """What workers started from now on run (``roll`` replaces the running ones)."""
         self.config, self.model = config, model
+        self._stalls.deadline_s = config.supervisor.invoke_deadline_s
 
     def use_ring(self, ring: FrameRing) -> None:
         """The ring workers started from now on read; call with no worker running."""
@@ -120,6 +126,7 @@ class WorkerPool:
             log_level=self.config.logging.level,
             check_stamps=getattr(self.config.source, "stamp", False),
             scene=SceneSpec.from_config(self.config, self.model),
+            cpu=worker_cpu(worker_id),
         )
         process = self._ctx.Process(
             target=run_worker, args=(spec,), name=f"edgeeye.worker:{worker_id}"
@@ -128,6 +135,8 @@ class WorkerPool:
         writer.close()  # the worker holds the only write end: its exit ends our reads
         self._wiring.attach_results(worker_id, reader)
         self.workers[worker_id] = Child(process, reader)
+        self._stalls.forget(worker_id)
+        self._frames_at_start[worker_id] = int(self.ring.worker_frames[worker_id])
 
     def wait_ready(self, waiting: set[int]) -> None:
         """Wait until these workers have their model loaded (or an event says why not)."""
@@ -176,6 +185,29 @@ class WorkerPool:
                 )
                 child.process.kill()
 
+    def kill_stalled(self) -> None:
+        """Kill every worker that took no frame for the invoke deadline while frames waited
+        (``supervision.stall``): replaced like a hung one."""
+        ring = self.ring
+        counts = {
+            worker_id: (
+                int(ring.worker_frames[worker_id]),
+                bool(ring.worker_busy_since_ns[worker_id]),
+            )
+            for worker_id in self.workers
+        }
+        # Frames waited if one waits now, or if capture replaced waiting ones since the
+        # last look (at a look itself the ring may be between frames).
+        dropped = int(ring.counters[Counter.FRAMES_DROPPED])
+        waited = ring.filled_slot_count() > 0 or dropped > self._dropped_seen
+        self._dropped_seen = dropped
+        stalled = self._stalls.look(time.monotonic(), waited, counts)
+        for worker_id, seconds in stalled.items():
+            if worker_id in self._hung:
+                continue
+            self._hung[worker_id] = f"took no frame for {seconds:.1f} s while frames waited"
+            self.workers[worker_id].process.kill()
+
     def reap(self) -> list[DeadWorker]:
         """Forget the workers that have exited and take their ring slots back."""
         dead = []
@@ -185,6 +217,7 @@ class WorkerPool:
             child.process.join(1.0)
             del self.workers[worker_id]
             hung = self._hung.pop(worker_id, None)
+            self._stalls.forget(worker_id)
             dead.append(
                 DeadWorker(
                     worker_id=worker_id,
@@ -197,9 +230,14 @@ class WorkerPool:
 
     def retire(self, worker_ids: list[int]) -> None:
         """Stop these workers before their next frame (timed) and take their slots back."""
+        children = {worker_id: self.workers.pop(worker_id) for worker_id in worker_ids}
         for worker_id in worker_ids:
-            child = self.workers.pop(worker_id)
             self._retire.pop(worker_id).set()
+        # A wake reaches some waiting worker, not a chosen one; one that is not retiring
+        # just looks again, and a retiring worker not woken sees its event within
+        # IDLE_WAIT_S.
+        self.ring.wake_workers(len(worker_ids))
+        for worker_id, child in children.items():
             stop_process(child.process, self.config.supervisor.invoke_deadline_s + 2.0)
             self.ring.reclaim_worker(worker_id)
 
@@ -220,6 +258,7 @@ class WorkerPool:
     def stop_all(self, deadline: float) -> None:
         """Let every worker finish its waiting frames until ``deadline`` (monotonic), then kill."""
         self.stop.set()
+        self.ring.wake_workers(len(self.workers))
         for worker_id, child in self.workers.items():
             stop_process(child.process, deadline - time.monotonic())
             self.ring.reclaim_worker(worker_id)

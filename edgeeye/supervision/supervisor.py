@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
-import multiprocessing
 import os
 import queue
 import threading
@@ -28,10 +27,12 @@ from edgeeye.inference.model import ModelSpec
 from edgeeye.mqtt.connection import BrokerRefusal
 from edgeeye.mqtt.publisher import Publisher, PublisherEvent
 from edgeeye.pipeline.messages import WorkerFailed
+from edgeeye.pipeline.process_setup import release_free_memory
 from edgeeye.pipeline.ring import Counter, FrameRing
 from edgeeye.publish.stats import PipelineCounts
 from edgeeye.sources import make_source, source_names
 from edgeeye.supervision.capture_keeper import CaptureKeeper
+from edgeeye.supervision.child_server import child_context
 from edgeeye.supervision.children import Child
 from edgeeye.supervision.liveness import Liveness, Notifier
 from edgeeye.supervision.outcome import RunEnd, RunOutcome
@@ -47,6 +48,9 @@ log = logging.getLogger(__name__)
 
 #: Budget for a graceful stop; systemd's TimeoutStopSec is set above it.
 STOP_TIMEOUT_S = 10.0
+#: How often the loop looks at its children when no signal wakes it: a death or a hang is
+#: noticed within this, and each look is a wake-up of an idle appliance.
+LOOP_INTERVAL_S = 1.0
 
 
 class Supervisor:
@@ -63,7 +67,7 @@ class Supervisor:
         self.config_path = config_path  # re-read on SIGHUP
         self.model = model
         self.duration = duration
-        self._ctx = multiprocessing.get_context("spawn")
+        self._ctx = child_context()
         self._signals = CapturedSignals()
         self._events: queue.Queue[PublisherEvent] = queue.Queue()
         self._ring: FrameRing | None = None
@@ -152,6 +156,7 @@ class Supervisor:
             self.config.source.type,
         )
         self._liveness.ready(self._status())
+        release_free_memory()
         return self._loop()
 
     def _capture_size(self) -> tuple[int, int]:
@@ -176,11 +181,11 @@ class Supervisor:
             raise self._failure
 
     def _loop(self) -> RunEnd:
-        """Wake every 0.5 s (or at once on a signal) and decide whether to keep running."""
+        """Wake every second (or at once on a signal) and decide whether to keep running."""
         started = time.monotonic()
         ring = self._current_ring()
         while True:
-            self._signals.wake.wait(0.5)
+            self._signals.wake.wait(LOOP_INTERVAL_S)
             self._signals.wake.clear()
             if self._signals.stop_requested:
                 log.info("received %s; stopping", self._signals.stops[0].name)
@@ -219,6 +224,7 @@ class Supervisor:
         """Replace dead and hung workers (their slots are recovered); give up if they keep dying."""
         pool = self._current_pool()
         pool.kill_hung(self.config.supervisor.invoke_deadline_s)
+        pool.kill_stalled()
         dead = pool.reap()
         if not dead:
             return None

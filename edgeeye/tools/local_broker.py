@@ -117,6 +117,11 @@ class LocalBroker:
         self.stop()
         raise ResourceError(f"mosquitto on port {self.port} did not start in {timeout} s")
 
+    @property
+    def pid(self) -> int | None:
+        """The running mosquitto's process id (the bench reports its CPU)."""
+        return None if self._process is None else self._process.pid
+
     def stop(self) -> None:
         if self._process is None:
             return

@@ -188,3 +188,71 @@ def test_camera_that_never_comes_back_exits_4_and_the_last_stats_say_why(
     assert appliance.stderr.count("retrying in") == 3
     assert not lingering(appliance.process.pid)
     assert not [s for s in shm_segments() if s.startswith(f"edgeeye_{appliance.process.pid}_")]
+
+
+def _stop_while_waiting(pid: int, attempts: int = 400) -> None:
+    """SIGSTOP ``pid`` at a moment it is blocked in a system call (waiting for a frame),
+    not inside an invoke, which the invoke deadline would catch instead."""
+    for _ in range(attempts):
+        os.kill(pid, signal.SIGSTOP)
+        time.sleep(0.02)  # stopped by now
+        call = Path(f"/proc/{pid}/syscall").read_text().split()[0]
+        if call not in ("running", "-1"):
+            return
+        os.kill(pid, signal.SIGCONT)
+        time.sleep(0.003)
+    raise AssertionError(f"worker {pid} was never caught waiting")
+
+
+def test_a_worker_stopped_while_frames_wait_is_replaced_like_a_hung_one(
+    tmp_path, broker, test_data, subscriber_factory, appliance_factory
+):
+    subscriber = subscriber_factory(broker)
+    # Unpaced frames: one worker cannot keep up, so frames wait in the ring all along.
+    config = small_model_config(
+        tmp_path,
+        broker.port,
+        test_data,
+        source="{type: synthetic, fps: 0}",
+        supervisor="invoke_deadline_s: 2.0",
+    )
+    appliance = appliance_factory(config)
+    arrivals = Arrivals(subscriber)
+    assert len(arrivals.wait_for(20, timeout=60)) >= 20, "no results before the fault"
+    victim = _child_pid(appliance, "edgeeye-w1")
+    _stop_while_waiting(victim)
+    stopped_at = time.monotonic()
+    resumed = arrivals.wait_for(5, since=stopped_at + 2.0, worker=1, timeout=30)
+    assert len(resumed) >= 5, f"the stopped worker was never replaced: {appliance.stderr[-3000:]}"
+    assert _child_pid(appliance, "edgeeye-w1") != victim
+    print(
+        f"stopped worker replaced: its successor's first result"
+        f" {resumed[0][0] - stopped_at:.1f} s after SIGSTOP"
+    )
+    stats = _stop(appliance, subscriber)
+    assert stats["restarts"] == {"worker_hang": 1}
+    assert "worker 1 took no frame for" in appliance.stderr
+    assert "while frames waited; replacing it" in appliance.stderr
+    assert stats["ring_slots_free"] == stats["ring_slots"]
+    assert not lingering(appliance.process.pid)
+
+
+def test_capture_killed_outright_is_restarted_and_sequence_numbers_go_on(
+    tmp_path, broker, test_data, subscriber_factory, appliance_factory
+):
+    subscriber = subscriber_factory(broker)
+    config = small_model_config(tmp_path, broker.port, test_data, source=SYNTHETIC_60)
+    appliance = appliance_factory(config)
+    arrivals = Arrivals(subscriber)
+    before = arrivals.wait_for(20, timeout=60)
+    victim = _child_pid(appliance, "edgeeye-capture")
+    killed_at = time.monotonic()
+    os.kill(victim, signal.SIGKILL)  # no line on its errors pipe: it just ends
+    after = arrivals.wait_for(10, since=killed_at + 0.2, timeout=30)
+    assert len(after) >= 10, "capture was not restarted"
+    assert _child_pid(appliance, "edgeeye-capture") != victim
+    assert min(r["sequence"] for _, r in after) > max(r["sequence"] for _, r in before)
+    stats = _stop(appliance, subscriber)
+    assert stats["restarts"] == {"capture": 1}
+    assert "capture process was killed by SIGKILL" in appliance.stderr
+    assert not lingering(appliance.process.pid)

@@ -105,3 +105,35 @@ def test_quick_bench_reports_every_section(tmp_path, test_data):
     # The shipped parrot's bird box, found by the detector (not the fallback centre box).
     assert abs(boxes["box"][0] - 0.17) < 0.05 and abs(boxes["box"][3] - 0.92) < 0.05
     assert "ms per box" in completed.stdout
+
+    # The fair fight: both designs counted by the same mosquitto_sub, every process's CPU.
+    fight = report["fair_fight"]
+    assert fight["rounds"] == 1 and fight["ceiling_fps"] > 0 and fight["edgeeye_over_pool"] > 0
+    for design, own in (("edgeeye", "edgeeye-w0"), ("thread_pool", "thread-pool")):
+        row = fight[design]
+        assert row["throughput_fps"] > 0 and row["cpu_us_per_result"] > 0
+        names = {name.split("[")[0] for name in row["cpu_share"]}
+        assert {own, "mosquitto", "mosquitto_sub"} <= names
+    assert fight["edgeeye"]["main_us_per_result"] > 0
+    assert "the fair fight" in completed.stdout
+    assert all(row["main_us_per_result"] > 0 for row in report["scaling"])
+    quiet = report["on_change"]
+    assert quiet["classified_fps"] > 0 and 0 < quiet["of_ceiling"] < 2
+    target = report["latency_target"]
+    assert target["target_p99_ms"] == pytest.approx(2 * target["invoke_ms"] + 10, abs=0.02)
+
+    footprint = report["footprint"]
+    memory_start = footprint["memory_and_start"]["workers"]
+    assert set(memory_start) == {"1", "2", "4"}
+    for count, row in memory_start.items():
+        assert row["first_result_s"] > 0 and row["total_pss_mib"] > 0
+        workers = {name.split("[")[0] for name in row["pss_mib"] if name.startswith("edgeeye-w")}
+        assert workers == {f"edgeeye-w{n}" for n in range(int(count))}
+        assert row["total_pss_mib"] == pytest.approx(sum(row["pss_mib"].values()), abs=0.5)
+    idle = footprint["idle"]
+    assert idle["wakeups_per_s"] >= 0 and any(
+        n.startswith("edgeeye-main") for n in idle["per_process"]
+    )
+    slow = footprint["slow_camera"]
+    assert slow["bare_cpu_ms_per_frame"] > 0 and slow["edgeeye_cpu_ms_per_frame"] > 0
+    assert "wake-ups/s" in completed.stdout and "PSS" in completed.stdout

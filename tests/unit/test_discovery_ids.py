@@ -13,7 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from edgeeye.config.app import AppConfig
-from edgeeye.config.sections import TOPIC_LEVEL, RemoteControlConfig
+from edgeeye.config.sections import RemoteControlConfig
+from edgeeye.config.topic_names import TOPIC_LEVEL
 from edgeeye.homeassistant.discovery import discovery_messages, legacy_node_id, node_id
 from edgeeye.homeassistant.entities import BASE_ENTITIES
 

@@ -75,6 +75,7 @@ topics = st.builds(
 REAL_STATS = json.loads(
     Stats.build(
         "cam1",
+        "4242-beef",
         60.0,
         PipelineCounts(frames_dropped=2, restarts={"capture": 1}),
         PublisherCounts(9.5, 0, 0, 0, 0, 0, 0, 0),

@@ -25,6 +25,7 @@ from edgeeye.publish.stats import (
 
 RESULT_TYPES = {
     "device": str,
+    "run": str,
     "sequence": int,
     "captured_at": str,
     "model": str,
@@ -81,6 +82,7 @@ def test_latency_percentiles():
 def test_stats_document():
     stats = Stats.build(
         "cam1",
+        "4242-beef",
         12.34,
         PipelineCounts(frames_captured=3, workers=2, restarts={"capture": 1}),
         PublisherCounts(2.5, 7, 0, 1, 0, 0, 4, 0),

@@ -43,6 +43,29 @@ def test_full_ring_drops_the_oldest_waiting_frame(ring):
     assert [ring.take(0, 0.1).sequence for _ in range(3)] == [1, 2, 3]
 
 
+def test_a_wake_comes_after_the_waiting_frames_and_owns_no_slot(ring):
+    write_frame(ring, 0)
+    ring.wake_workers(1)
+    first = ring.take(worker_id=0, timeout=0.1)
+    assert first.sequence == 0 and not first.is_wake
+    ring.release(first.slot_index)
+    woken = ring.take(worker_id=1, timeout=0.1)
+    assert woken.is_wake
+    assert ring.idle() and ring.counters[Counter.FRAMES_CAPTURED] == 1
+    assert ring.take(worker_id=0, timeout=0.05) is None
+
+
+def test_capture_dropping_the_oldest_passes_a_wake_on(ring):
+    ring.wake_workers(1)
+    for sequence in range(3):
+        write_frame(ring, sequence)
+    _, dropped = write_frame(ring, 3)  # the ring is full: frame 0 goes, the wake stays
+    assert dropped.sequence == 0 and ring.counters[Counter.FRAMES_DROPPED] == 1
+    taken = [ring.take(0, 0.1) for _ in range(4)]
+    assert [d.is_wake for d in taken] == [False, False, True, False]
+    assert [d.sequence for d in taken if not d.is_wake] == [1, 2, 3]
+
+
 def test_a_slot_being_read_is_never_overwritten(ring):
     for sequence in range(3):
         write_frame(ring, sequence)

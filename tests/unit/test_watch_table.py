@@ -24,6 +24,7 @@ def test_the_table_shows_status_label_fps_latency_drops_restarts_and_age():
     _apply(view, tally, "edgeeye/cam1/result", json.dumps(result).encode())
     stats = Stats.build(
         "cam1",
+        "4242-beef",
         60.0,
         PipelineCounts(frames_dropped=14, restarts={"worker_exit": 1, "capture": 2}),
         PublisherCounts(29.84, 0, 0, 0, 0, 0, 0, 0),
