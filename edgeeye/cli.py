@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable
 from dataclasses import asdict
@@ -174,6 +175,9 @@ def _watch(args: argparse.Namespace) -> int:
 
     settings = load_config(args.config).mqtt
     update = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    # Started in the background by a non-interactive shell, SIGINT arrives ignored; watch
+    # is stopped with Ctrl-C (or SIGINT from a script), so it takes the signal back.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     Watcher(settings.model_copy(update=update), as_json=args.json).run(args.duration)
     return 0
 

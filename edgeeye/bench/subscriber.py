@@ -38,7 +38,7 @@ class Received:
     stats: list[tuple[float, dict[str, Any]]]  # (arrival, document) of each stats message
 
 
-def _mosquitto_sub() -> str:
+def mosquitto_sub_path() -> str:
     found = shutil.which("mosquitto_sub")
     if found is None:
         raise ResourceError("bench: mosquitto_sub not found (apt-get install mosquitto-clients)")
@@ -61,7 +61,7 @@ class Subscriber:
         self._process: subprocess.Popen[bytes] | None = None
 
     def _command(self, *extra: str) -> list[str]:
-        command = [_mosquitto_sub(), "-h", self._broker.host, "-p", str(self._broker.port)]
+        command = [mosquitto_sub_path(), "-h", self._broker.host, "-p", str(self._broker.port)]
         command += ["-q", "1", "-c", "-i", self._client_id]
         for topic in self._topics:
             command += ["-t", topic]
@@ -101,7 +101,7 @@ class Subscriber:
         # Leave no session behind on the broker: a clean connect with the same id ends it.
         subprocess.run(
             [
-                _mosquitto_sub(),
+                mosquitto_sub_path(),
                 "-h",
                 self._broker.host,
                 "-p",

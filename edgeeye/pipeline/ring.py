@@ -55,6 +55,7 @@ class Counter(enum.IntEnum):
     FRAMES_DROPPED = 1  # capture: waiting frames replaced by fresher ones
     FRAMES_SKIPPED = 2  # capture: unreadable frames from the source
     SOURCE_DONE = 3  # capture: 1 once a finite source has delivered its last frame
+    FRAMES_LOST = 4  # supervisor: frames a worker held when it died (killed, hung, stalled)
 
 
 _COUNTERS = 8
@@ -87,18 +88,20 @@ def _round_up(n: int) -> int:
     return (n + _ALIGN - 1) // _ALIGN * _ALIGN
 
 
-def _layout(slot_count: int, slot_stride: int) -> tuple[int, int, int, int, int, int, int]:
+def _layout(slot_count: int, slot_stride: int) -> tuple[int, int, int, int, int, int, int, int]:
     """Byte offsets of each header array and of the first slot, and the total size."""
     counters = 0
     worker_frames = counters + _COUNTERS * 8
     worker_busy = worker_frames + MAX_WORKERS * 8
-    state = worker_busy + MAX_WORKERS * 8
+    worker_holding = worker_busy + MAX_WORKERS * 8
+    state = worker_holding + MAX_WORKERS * 8
     owner = state + slot_count * 8
     slots = _round_up(owner + slot_count * 8)
     return (
         counters,
         worker_frames,
         worker_busy,
+        worker_holding,
         state,
         owner,
         slots,
@@ -122,12 +125,15 @@ class FrameRing:
         self._descriptor_in = handle.descriptor_reader.fileno()
         self._descriptor_out = handle.descriptor_writer.fileno()
         self.slot_stride = _round_up(handle.slot_bytes)
-        c, wf, wb, st, ow, sl, _ = _layout(handle.slot_count, self.slot_stride)
+        c, wf, wb, wh, st, ow, sl, _ = _layout(handle.slot_count, self.slot_stride)
         n = handle.slot_count
         self.counters = np.ndarray((_COUNTERS,), np.int64, buffer, c)
         self.worker_frames = np.ndarray((MAX_WORKERS,), np.int64, buffer, wf)
         #: monotonic_ns at which each worker started its current invoke, 0 when idle.
         self.worker_busy_since_ns = np.ndarray((MAX_WORKERS,), np.int64, buffer, wb)
+        #: 1 from a worker's ``take`` of a frame until its result is sent (``finished``):
+        #: a worker that dies holding one has lost that frame.
+        self.worker_holding = np.ndarray((MAX_WORKERS,), np.int64, buffer, wh)
         self.slot_state = np.ndarray((n,), np.int64, buffer, st)
         self.slot_owner = np.ndarray((n,), np.int64, buffer, ow)
         self._slots_offset = sl
@@ -252,6 +258,7 @@ class FrameRing:
         """
         descriptor = self._take_descriptor(block=True, timeout=timeout)
         if descriptor is not None and not descriptor.is_wake:
+            self.worker_holding[worker_id] = 1
             self.slot_owner[descriptor.slot_index] = worker_id
             self.slot_state[descriptor.slot_index] = _READING
         return descriptor
@@ -277,6 +284,10 @@ class FrameRing:
         finally:
             self.release(descriptor.slot_index)
 
+    def finished(self, worker_id: int) -> None:
+        """The frame ``worker_id`` took last has its result sent: it is no longer at risk."""
+        self.worker_holding[worker_id] = 0
+
     def release(self, slot_index: int) -> None:
         """Return a slot that was being read; releasing one that is not is an error.
 
@@ -297,14 +308,25 @@ class FrameRing:
     # -- supervisor side -------------------------------------------------------------
 
     def reclaim_worker(self, worker_id: int) -> int:
-        """Free the slots a dead worker was reading, so the ring never shrinks."""
+        """Free the slots a dead worker was reading, so the ring never shrinks, and count
+        the frame it held without having sent its result in ``FRAMES_LOST``."""
         held = np.flatnonzero(
             (self.slot_owner == worker_id) & (self.slot_state == SlotState.READING)
         )
         for slot_index in held:
             self.release(int(slot_index))
         self.worker_busy_since_ns[worker_id] = 0
+        self.counters[Counter.FRAMES_LOST] += self.worker_holding[worker_id]
+        self.worker_holding[worker_id] = 0
         return len(held)
+
+    def reclaim_writer(self) -> int:
+        """Free the slot a dead capture process was writing (it held one while it waited
+        for its next frame), so each killed capture does not cost the ring a slot."""
+        writing = np.flatnonzero(self.slot_state == SlotState.WRITING)
+        for slot_index in writing:
+            self.abandon(int(slot_index))
+        return len(writing)
 
     def filled_slot_count(self) -> int:
         """Frames written and waiting for a worker."""

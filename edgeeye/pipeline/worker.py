@@ -132,3 +132,4 @@ def _work(ring: FrameRing, board: SnapshotBoard, runner: SceneRunner, spec: Work
                 regions=inference.regions,
             )
         )
+        ring.finished(worker_id)

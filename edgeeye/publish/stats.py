@@ -69,6 +69,7 @@ class PipelineCounts:
     frames_classified: int = 0
     frames_dropped: int = 0
     frames_skipped: int = 0
+    frames_lost: int = 0
     worker_frames: tuple[int, ...] = ()
     workers: int = 0
     ring_slots: int = 0
@@ -115,6 +116,7 @@ class Stats(BaseModel):
     frames_classified: int
     frames_dropped: int
     frames_skipped: int
+    frames_lost: int
     worker_frames: list[int]
     workers: int
     ring_slots: int

@@ -79,6 +79,7 @@ class CaptureKeeper:
                 self.backoff.succeeded()  # it delivered: the next failure is a new one
             return None
         process.join(1.0)
+        ring.reclaim_writer()
         if process.exitcode == 0 and ring.counters[Counter.SOURCE_DONE]:
             log.info("the source has no more frames; finishing the ones in flight")
             return RunEnd.SOURCE_FINISHED

@@ -346,6 +346,7 @@ class Supervisor:
             frames_classified=int(ring.worker_frames.sum()),
             frames_dropped=int(ring.counters[Counter.FRAMES_DROPPED]),
             frames_skipped=int(ring.counters[Counter.FRAMES_SKIPPED]),
+            frames_lost=int(ring.counters[Counter.FRAMES_LOST]),
             worker_frames=tuple(int(ring.worker_frames[i]) for i in range(workers)),
             workers=workers,
             ring_slots=ring.handle.slot_count,

@@ -124,6 +124,7 @@ def test_a_worker_stuck_in_invoke_is_killed_and_replaced(
     stats = _stop(appliance, subscriber)
     assert stats["restarts"] == {"worker_hang": 1}
     assert stats["ring_slots_free"] == stats["ring_slots"]
+    assert stats["frames_lost"] == 1  # the frame it hung on, counted rather than vanished
     assert "worker 1 was stuck in one invoke for" in appliance.stderr
     assert appliance.stderr.count("replacing it") == 1
 
@@ -254,5 +255,7 @@ def test_capture_killed_outright_is_restarted_and_sequence_numbers_go_on(
     assert min(r["sequence"] for _, r in after) > max(r["sequence"] for _, r in before)
     stats = _stop(appliance, subscriber)
     assert stats["restarts"] == {"capture": 1}
+    # It died holding the slot it was filling: given back, so the ring did not shrink.
+    assert stats["ring_slots_free"] == stats["ring_slots"]
     assert "capture process was killed by SIGKILL" in appliance.stderr
     assert not lingering(appliance.process.pid)

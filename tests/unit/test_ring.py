@@ -111,6 +111,27 @@ def test_reclaim_frees_what_a_dead_worker_held(ring):
     assert write_frame(ring, 2)[1] is None and write_frame(ring, 3)[1] is None
 
 
+def test_a_frame_a_dead_worker_held_is_counted_lost_and_a_finished_one_is_not(ring):
+    for sequence in range(3):
+        write_frame(ring, sequence)
+    for worker_id in (1, 2, 3):
+        descriptor = ring.take(worker_id=worker_id, timeout=0.1)
+        ring.release(descriptor.slot_index)  # workers give the slot back before invoking
+    ring.finished(2)  # worker 2 sent its result; 1 and 3 die in their invoke
+    assert [ring.reclaim_worker(w) for w in (1, 2, 3)] == [0, 0, 0]
+    assert ring.counters[Counter.FRAMES_LOST] == 2
+    assert ring.reclaim_worker(1) == 0 and ring.counters[Counter.FRAMES_LOST] == 2
+
+
+def test_reclaim_writer_frees_the_slot_a_killed_capture_was_writing(ring):
+    write_frame(ring, 0)
+    slot_index, _ = ring.acquire_for_write(drop_oldest=True, timeout=0.1)
+    assert ring.slot_state[slot_index] == SlotState.WRITING
+    assert ring.reclaim_writer() == 1 and ring.free_slot_count() == 2
+    # the semaphore agrees: two more writes without dropping the waiting frame
+    assert write_frame(ring, 1)[1] is None and write_frame(ring, 2)[1] is None
+
+
 def test_close_removes_the_segment_and_is_safe_twice():
     made = FrameRing.create(CTX, slot_count=2, slot_bytes=100)
     path = Path("/dev/shm") / made.handle.segment_name

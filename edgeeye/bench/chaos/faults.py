@@ -23,6 +23,7 @@ from edgeeye.bench.chaos.ledger import RunRecord
 from edgeeye.bench.chaos.proxy import LinkProxy
 from edgeeye.bench.processes import session_processes
 from edgeeye.mqtt.publisher import MAX_UNACKED
+from edgeeye.pipeline.ring import Counter
 from edgeeye.pipeline.segment import SEGMENT_PREFIX, SHM_DIR
 from edgeeye.tools.launcher import launch_run
 from edgeeye.tools.local_broker import LocalBroker
@@ -105,11 +106,12 @@ class Appliance:
 def ring_counts(pid: int) -> dict[str, int] | None:
     """The counters at the head of a dead appliance's frame ring (still in /dev/shm)."""
     for path in SHM_DIR.glob(f"{SEGMENT_PREFIX}{pid}_ring*"):
-        captured, dropped, skipped = np.fromfile(path, dtype=np.int64, count=3)
+        counters = np.fromfile(path, dtype=np.int64, count=len(Counter))
         return {
-            "frames_captured": int(captured),
-            "frames_dropped": int(dropped),
-            "frames_skipped": int(skipped),
+            "frames_captured": int(counters[Counter.FRAMES_CAPTURED]),
+            "frames_dropped": int(counters[Counter.FRAMES_DROPPED]),
+            "frames_skipped": int(counters[Counter.FRAMES_SKIPPED]),
+            "frames_lost": int(counters[Counter.FRAMES_LOST]),
         }
     return None
 
@@ -156,8 +158,7 @@ class Faults:
         name, pid = self._worker()
         if pid is None:
             return f"{name} not running"
-        os.kill(pid, signal.SIGKILL)
-        self.appliance.records[-1].in_memory_allowance += 1
+        os.kill(pid, signal.SIGKILL)  # the frame it held is counted in frames_lost
         return f"{name} killed"
 
     def _kill_capture(self) -> str:
@@ -177,7 +178,6 @@ class Faults:
             return f"{name} not running"
         seconds = self.rng.uniform(5, 20)
         os.kill(pid, signal.SIGSTOP)
-        self.appliance.records[-1].in_memory_allowance += 1  # if it is replaced
         time.sleep(seconds)
         with contextlib.suppress(ProcessLookupError):  # replaced meanwhile
             os.kill(pid, signal.SIGCONT)

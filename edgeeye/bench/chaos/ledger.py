@@ -3,13 +3,17 @@
 Per start of the appliance (its ``run`` id), the appliance's own counters say how many
 frames capture issued (sequence numbers 0 to ``frames_captured`` - 1) and what it did not
 send on purpose: dropped under overload (``frames_dropped``), suppressed by the publish
-policy, dropped from a full outbox.  A start that ended with SIGTERM published its final
-counters; one killed with SIGKILL published none, so its counters are read where they
-lived, in the frame ring's shared memory, before the next start removes it (the publisher's
-counts from its last stats, a second old at most).  The rest must have reached the
-subscriber, at least once; only what a killed process held in memory may be missing, and
-that is bounded: one frame per killed or replaced worker, and for a killed appliance what
-its ring, its pipes and its window of unacknowledged messages held.
+policy, dropped from a full outbox, lost with a worker that died holding it.  A start
+that ended with SIGTERM published its final counters; one killed with SIGKILL published
+none, so its counters are read where they lived, in the frame ring's shared memory,
+before the next start removes it (the publisher's counts from its last stats, a second
+old at most).  The rest must have reached the
+subscriber, at least once; only what a killed appliance held in memory may be missing
+(its ring, its pipes and its window of unacknowledged messages): a bound, not a count.
+
+Order: the outbox sends oldest first and new results join its tail, so within a start a
+result arrives behind a later one only by the few frames the workers have in flight at
+once (``window``); ``out_of_order`` counts first deliveries further behind than that.
 
 Unreadable frames (``frames_skipped``) get no sequence number: capture numbers only the
 frames it hands on, so they are counted beside the ledger, not in it.
@@ -31,7 +35,7 @@ class RunRecord:
     ended_by_kill: bool = False
     #: From the ring after a SIGKILL: frames captured, dropped, skipped.
     ring_counts: dict[str, int] | None = None
-    #: Frames a killed process may have held: the bound on what may be missing.
+    #: Frames a killed appliance may have held: the bound on what may be missing.
     in_memory_allowance: int = 0
 
 
@@ -45,6 +49,7 @@ class RunLedger:
     suppressed: int
     outbox_dropped: int
     skipped: int
+    lost: int
     missing: int  # issued, neither received nor counted
     allowance: int  # what kills may have taken with them
     out_of_order: int
@@ -66,30 +71,39 @@ class Ledger:
     def totals(self) -> dict[str, int]:
         keys = (
             *("issued", "received", "duplicates", "dropped", "suppressed"),
-            *("outbox_dropped", "skipped", "missing", "allowance", "out_of_order"),
+            *("outbox_dropped", "lost", "skipped", "missing", "allowance", "out_of_order"),
         )
         return {key: sum(getattr(run, key) for run in self.runs) for key in keys}
 
     def lines(self) -> list[str]:
-        head = f"{'run':>12} {'issued':>8} {'received':>8} {'dup':>5} {'dropped':>8}"
-        head += f" {'suppr':>6} {'outbox':>6} {'missing':>8} {'allowed':>8} {'skipped':>8}"
-        out = [head]
+        out = [_row("run", *_COLUMNS)]
         for r in self.runs:
-            out.append(
-                f"{r.run:>12} {r.issued:>8} {r.received:>8} {r.duplicates:>5} {r.dropped:>8}"
-                f" {r.suppressed:>6} {r.outbox_dropped:>6} {r.missing:>8} {r.allowance:>8}"
-                f" {r.skipped:>8}" + ("" if r.balances else "  DOES NOT BALANCE")
-            )
-        t = self.totals()
-        out.append(
-            f"{'total':>12} {t['issued']:>8} {t['received']:>8} {t['duplicates']:>5}"
-            f" {t['dropped']:>8} {t['suppressed']:>6} {t['outbox_dropped']:>6}"
-            f" {t['missing']:>8} {t['allowance']:>8} {t['skipped']:>8}"
-        )
+            figures = (getattr(r, key) for key in _COLUMNS)
+            out.append(_row(r.run, *figures) + ("" if r.balances else "  DOES NOT BALANCE"))
+        totals = self.totals()
+        out.append(_row("total", *(totals[key] for key in _COLUMNS)))
         if self.unknown_runs:
             out.append(f"results from runs the chaos run never started: {self.unknown_runs}")
         out.append("the ledger balances" if self.balances else "THE LEDGER DOES NOT BALANCE")
         return out
+
+
+_COLUMNS = (
+    *("issued", "received", "duplicates", "dropped", "suppressed", "outbox_dropped"),
+    *("lost", "missing", "allowance", "skipped", "out_of_order"),
+)
+_HEADINGS = {
+    "duplicates": "dup",
+    "suppressed": "suppr",
+    "outbox_dropped": "outbox",
+    "allowance": "allowed",
+    "out_of_order": "reorder",
+}
+
+
+def _row(run: object, *figures: object) -> str:
+    cells = [f"{_HEADINGS.get(str(f), f)!s:>8}" for f in figures]
+    return f"{run!s:>12} " + " ".join(cells)
 
 
 def parse(lines: list[str]) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
@@ -114,7 +128,10 @@ def parse(lines: list[str]) -> tuple[list[dict[str, Any]], dict[str, dict[str, A
 
 
 def balance(
-    results: list[dict[str, Any]], stats: dict[str, dict[str, Any]], runs: list[RunRecord]
+    results: list[dict[str, Any]],
+    stats: dict[str, dict[str, Any]],
+    runs: list[RunRecord],
+    window: int,
 ) -> Ledger:
     by_pid = {record.pid: record for record in runs}
     seen: dict[str, Counter[int]] = {}
@@ -123,8 +140,8 @@ def balance(
     for result in results:
         run, sequence = result["run"], int(result["sequence"])
         counts = seen.setdefault(run, Counter())
-        if sequence < last_sequence.get(run, -1) and counts[sequence] == 0:
-            out_of_order[run] += 1  # a first delivery behind a later one
+        if sequence < last_sequence.get(run, -1) - window and counts[sequence] == 0:
+            out_of_order[run] += 1  # a first delivery further behind than the workers reorder
         last_sequence[run] = max(sequence, last_sequence.get(run, -1))
         counts[sequence] += 1
     ledger = Ledger()
@@ -138,6 +155,7 @@ def balance(
         issued = ring["frames_captured"] if ring else int(last.get("frames_captured", 0))
         dropped = ring["frames_dropped"] if ring else int(last.get("frames_dropped", 0))
         skipped = ring["frames_skipped"] if ring else int(last.get("frames_skipped", 0))
+        lost = ring["frames_lost"] if ring else int(last.get("frames_lost", 0))
         counts = seen.get(run, Counter())
         received = sum(1 for sequence in counts if 0 <= sequence < issued)
         suppressed = int(last.get("results_suppressed", 0))
@@ -152,7 +170,8 @@ def balance(
                 suppressed=suppressed,
                 outbox_dropped=outbox_dropped,
                 skipped=skipped,
-                missing=issued - received - dropped - suppressed - outbox_dropped,
+                lost=lost,
+                missing=issued - received - dropped - suppressed - outbox_dropped - lost,
                 allowance=record.in_memory_allowance,
                 out_of_order=out_of_order[run],
             )

@@ -57,6 +57,7 @@ class LinkProxy:
         with self._lock:
             for pipe in list({id(p): p for p in self._pipes.values()}.values()):
                 self._close(pipe)
+            self._selector.close()
         self._listener.close()
 
     def set_blackhole(self, on: bool) -> None:

@@ -9,6 +9,7 @@ be replayed with ``--seed``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import os
@@ -24,14 +25,16 @@ from typing import Any
 from edgeeye.bench.chaos.faults import SLOTS, WORKERS, Appliance, Faults, Kind
 from edgeeye.bench.chaos.ledger import balance, parse
 from edgeeye.bench.chaos.proxy import LinkProxy
-from edgeeye.bench.processes import session_processes
-from edgeeye.bench.subscriber import _mosquitto_sub
+from edgeeye.bench.processes import sample, session_processes
+from edgeeye.bench.subscriber import mosquitto_sub_path
 from edgeeye.pipeline.segment import SEGMENT_PREFIX, SHM_DIR
 from edgeeye.tools.local_broker import LocalBroker
 
 REPO = Path(__file__).resolve().parents[3]
 DEVICE = "chaos"
 KEEPALIVE_S = 5
+#: Runs this long are long enough to judge growth by; shorter ones are mostly warm-up.
+LONG_RUN_S = 1200.0
 #: Seconds between one fault's end and the next one's start.
 PAUSE_S = (3.0, 10.0)
 
@@ -58,34 +61,51 @@ def _small_filesystem(folder: Path) -> Path | None:
     return folder if done.returncode == 0 else None
 
 
-class _Memory:
-    """Resident memory of every process of the appliance, by name, every few seconds."""
+class _Resources:
+    """Resident memory and open descriptors of every process of the appliance, by name."""
 
     def __init__(self) -> None:
-        self.readings: dict[str, list[tuple[float, int]]] = {}
+        self.rss_kib: dict[str, list[int]] = {}
+        self.fds: dict[str, list[int]] = {}
 
     def sample(self, session: int) -> None:
-        now = time.monotonic()
         for pid, name in session_processes(session, session).items():
-            try:
-                status = Path(f"/proc/{pid}/status").read_text()
-            except OSError:
-                continue
-            for line in status.splitlines():
-                if line.startswith("VmRSS:"):
-                    self.readings.setdefault(name, []).append((now, int(line.split()[1])))
+            found = sample(pid, with_pss=False)
+            with contextlib.suppress(OSError):  # gone meanwhile
+                fds = len(os.listdir(f"/proc/{pid}/fd"))
+                if found is not None:
+                    self.rss_kib.setdefault(name, []).append(found.rss_kib)
+                    self.fds.setdefault(name, []).append(fds)
 
     def growth(self) -> dict[str, dict[str, float]]:
-        """Median RSS of the first and the last third of the run, MiB."""
+        """Medians of the middle and the last third of the run: the first third is the
+        warm-up (pages of the model and the ring touched for the first time)."""
         out = {}
-        for name, readings in self.readings.items():
-            if len(readings) < 6:
+        for name, rss in self.rss_kib.items():
+            if len(rss) < 9:
                 continue
-            third = len(readings) // 3
-            first = statistics.median(r for _, r in readings[:third]) / 1024
-            last = statistics.median(r for _, r in readings[-third:]) / 1024
-            out[name] = {"first_mib": round(first, 1), "last_mib": round(last, 1)}
+            third = len(rss) // 3
+            fds = self.fds[name]
+            out[name] = {
+                "middle_mib": round(statistics.median(rss[third:-third]) / 1024, 1),
+                "last_mib": round(statistics.median(rss[-third:]) / 1024, 1),
+                "middle_fds": statistics.median(fds[third:-third]),
+                "last_fds": statistics.median(fds[-third:]),
+            }
         return out
+
+
+def _flat(growth: dict[str, dict[str, float]]) -> bool:
+    """Nothing grows: the last third within 5% (and 2 MiB) of the middle third's memory,
+    and within 2 of its open descriptors."""
+    return all(
+        g["last_mib"] <= g["middle_mib"] * 1.05 + 2 and g["last_fds"] <= g["middle_fds"] + 2
+        for g in growth.values()
+    )
+
+
+def _own_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
 
 
 def _left_after(session: int, timeout: float) -> dict[int, str]:
@@ -96,8 +116,13 @@ def _left_after(session: int, timeout: float) -> dict[int, str]:
     return left
 
 
-def _segments() -> set[str]:
-    return {p.name for p in SHM_DIR.glob(f"{SEGMENT_PREFIX}*")}
+def _segments(pids: set[int]) -> set[str]:
+    """The appliance's shared memory: its segment names carry the main process's pid."""
+    return {
+        p.name
+        for p in SHM_DIR.glob(f"{SEGMENT_PREFIX}*")
+        if p.name.removeprefix(SEGMENT_PREFIX).split("_")[0] in {str(pid) for pid in pids}
+    }
 
 
 def _recoveries(
@@ -126,12 +151,12 @@ def chaos(seconds: float, seed: int, progress: Any = print) -> dict[str, Any]:
         folder = Path(tmp)
         outbox_fs = _small_filesystem(folder / "outbox-fs")
         outbox = (outbox_fs or folder) / "outbox.sqlite3"
-        shm_before = _segments()
+        fds_before = _own_fds()
         broker = LocalBroker(persistent=True).start()
         proxy = LinkProxy(broker.port).start()
         received_path = folder / "received.txt"
         topics = ["-t", f"edgeeye/{DEVICE}/result", "-t", f"edgeeye/{DEVICE}/stats"]
-        base = [_mosquitto_sub(), "-p", str(broker.port), "-q", "1", "-c", "-i", "chaos-ledger"]
+        base = [mosquitto_sub_path(), "-p", str(broker.port), "-q", "1", "-c", "-i", "chaos-ledger"]
         subprocess.run([*base, *topics, "-E"], check=True, timeout=10)  # the session, first
         with received_path.open("w") as out:
             subscriber = subprocess.Popen([*base, *topics, "-F", "%U %t %p"], stdout=out)
@@ -140,7 +165,7 @@ def chaos(seconds: float, seed: int, progress: Any = print) -> dict[str, Any]:
         config.write_text(text)
         appliance = Appliance(config, folder / "appliance.log")
         faults = Faults(appliance, broker, proxy, rng, text, outbox_fs, KEEPALIVE_S)
-        memory = _Memory()
+        resources = _Resources()
         done: list[dict[str, Any]] = []
         try:
             appliance.start()
@@ -148,7 +173,7 @@ def chaos(seconds: float, seed: int, progress: Any = print) -> dict[str, Any]:
             kinds: list[Kind] = []
             next_fault = started + rng.uniform(*PAUSE_S)
             while time.monotonic() < started + seconds:
-                memory.sample(appliance.pid)
+                resources.sample(appliance.pid)
                 if appliance.process is not None and appliance.process.poll() is not None:
                     progress(f"  the appliance exited {appliance.process.returncode}; starting it")
                     appliance.exit_codes.append(appliance.process.returncode)
@@ -183,7 +208,8 @@ def chaos(seconds: float, seed: int, progress: Any = print) -> dict[str, Any]:
         lines = received_path.read_text(errors="replace").splitlines()
         results, stats = parse(lines)
         arrivals = [(float(r["_arrived"]), _captured(r)) for r in results]
-        ledger = balance(results, stats, appliance.records)
+        ledger = balance(results, stats, appliance.records, window=SLOTS + WORKERS)
+        growth = resources.growth()
         gaps = [b - a for (a, _), (b, _) in itertools.pairwise(arrivals)]
         report = {
             "seed": seed,
@@ -196,11 +222,13 @@ def chaos(seconds: float, seed: int, progress: Any = print) -> dict[str, Any]:
             "longest_gap_s": round(max(gaps, default=0.0), 2),
             "half_open_noticed_s": [round(s, 2) for s in faults.noticed_half_open_s],
             "keepalive_s": KEEPALIVE_S,
-            "memory": memory.growth(),
+            "growth": growth,
+            "flat": _flat(growth),
             "exit_codes": appliance.exit_codes,
             "final_exit": final_code,
             "left_processes": leftovers,
-            "left_segments": sorted(_segments() - shm_before),
+            "left_segments": sorted(_segments({r.pid for r in appliance.records})),
+            "left_fds": _own_fds() - fds_before,
             "stderr_tail": (folder / "appliance.log").read_text(errors="replace")[-3000:],
         }
     return report
@@ -218,6 +246,8 @@ def passed(report: dict[str, Any]) -> bool:
         and report["final_exit"] == 0
         and not report["left_processes"]
         and not report["left_segments"]
+        and report["left_fds"] <= 0
+        and (report["flat"] or report["seconds"] < LONG_RUN_S)
     )
 
 
@@ -235,11 +265,19 @@ def print_report(report: dict[str, Any]) -> None:
         f"half-open link noticed after: {report['half_open_noticed_s']} s"
         f" (keepalive {report['keepalive_s']} s, target at most {1.5 * report['keepalive_s']} s)"
     )
-    print("resident memory, first third -> last third of the run (MiB):")
-    for name, figures in sorted(report["memory"].items()):
-        print(f"  {name:18s} {figures['first_mib']:7.1f} -> {figures['last_mib']:7.1f}")
+    print("resident memory (MiB) and open descriptors, middle third -> last third of the run:")
+    for name, g in sorted(report["growth"].items()):
+        print(
+            f"  {name:18s} {g['middle_mib']:7.1f} -> {g['last_mib']:7.1f} MiB"
+            f"   {g['middle_fds']:5.0f} -> {g['last_fds']:5.0f} fds"
+        )
+    judged = "" if report["seconds"] >= LONG_RUN_S else f" (judged from {LONG_RUN_S:.0f} s)"
+    print(f"nothing grew: {report['flat']}{judged}")
     print(f"appliance exit codes: {report['exit_codes']} (the last is the SIGTERM at the end)")
-    print(f"left behind: processes {report['left_processes']}, segments {report['left_segments']}")
+    print(
+        f"left behind: processes {report['left_processes']},"
+        f" segments {report['left_segments']}, descriptors {report['left_fds']}"
+    )
     print("PASS" if passed(report) else "FAIL")
 
 
