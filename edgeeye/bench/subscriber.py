@@ -20,6 +20,7 @@ from types import TracebackType
 from typing import Any
 
 from edgeeye.errors import ResourceError
+from edgeeye.tools.launcher import terminate
 from edgeeye.tools.local_broker import LocalBroker
 
 
@@ -91,12 +92,7 @@ class Subscriber:
     def stop(self) -> None:
         if self._process is None:
             return
-        self._process.terminate()  # mosquitto_sub flushes its output on SIGTERM
-        try:
-            self._process.wait(5)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait(5)
+        terminate(self._process)  # mosquitto_sub flushes its output on SIGTERM
         self._process = None
         # Leave no session behind on the broker: a clean connect with the same id ends it.
         subprocess.run(
@@ -116,6 +112,10 @@ class Subscriber:
             capture_output=True,
             check=False,
         )
+
+    def lines(self) -> list[str]:
+        """What arrived, one ``<arrival> <topic> <payload>`` line per message (after ``stop``)."""
+        return self._path.read_text(errors="replace").splitlines()
 
     def received(self) -> Received:
         """Every result and stats message, parsed (after ``stop``)."""

@@ -43,3 +43,13 @@ def launch_run(
         env={**os.environ, **(env or {})},
         start_new_session=True,
     )
+
+
+def terminate(process: subprocess.Popen[Any], timeout: float = 5.0) -> None:
+    """SIGTERM, then SIGKILL if ``process`` is still there after ``timeout`` s; reaped."""
+    process.terminate()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout)

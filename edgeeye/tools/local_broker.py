@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from edgeeye.errors import ResourceError
+from edgeeye.tools.launcher import terminate
 
 _CANDIDATES = ("mosquitto", "/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
 
@@ -125,12 +126,7 @@ class LocalBroker:
     def stop(self) -> None:
         if self._process is None:
             return
-        self._process.terminate()
-        try:
-            self._process.wait(5)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait(5)
+        terminate(self._process)
         self._process = None
 
     def restart(self) -> None:

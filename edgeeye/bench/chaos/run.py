@@ -26,7 +26,7 @@ from edgeeye.bench.chaos.faults import SLOTS, WORKERS, Appliance, Faults, Kind
 from edgeeye.bench.chaos.ledger import balance, parse
 from edgeeye.bench.chaos.proxy import LinkProxy
 from edgeeye.bench.processes import sample, session_processes
-from edgeeye.bench.subscriber import mosquitto_sub_path
+from edgeeye.bench.subscriber import Subscriber
 from edgeeye.pipeline.segment import SEGMENT_PREFIX, SHM_DIR
 from edgeeye.tools.local_broker import LocalBroker
 
@@ -154,12 +154,8 @@ def chaos(seconds: float, seed: int, progress: Any = print) -> dict[str, Any]:
         fds_before = _own_fds()
         broker = LocalBroker(persistent=True).start()
         proxy = LinkProxy(broker.port).start()
-        received_path = folder / "received.txt"
-        topics = ["-t", f"edgeeye/{DEVICE}/result", "-t", f"edgeeye/{DEVICE}/stats"]
-        base = [mosquitto_sub_path(), "-p", str(broker.port), "-q", "1", "-c", "-i", "chaos-ledger"]
-        subprocess.run([*base, *topics, "-E"], check=True, timeout=10)  # the session, first
-        with received_path.open("w") as out:
-            subscriber = subprocess.Popen([*base, *topics, "-F", "%U %t %p"], stdout=out)
+        topics = [f"edgeeye/{DEVICE}/result", f"edgeeye/{DEVICE}/stats"]
+        subscriber = Subscriber(broker, topics, folder).__enter__()
         config = folder / "edgeeye.yaml"
         text = _config_text(proxy.port, outbox)
         config.write_text(text)
@@ -199,13 +195,12 @@ def chaos(seconds: float, seed: int, progress: Any = print) -> dict[str, Any]:
             if appliance.process is not None and appliance.process.poll() is None:
                 appliance.process.kill()
             time.sleep(1.0)  # the subscriber takes what is still on its way
-            subscriber.terminate()
-            subscriber.wait(5)
+            subscriber.stop()
             proxy.close()
             broker.close()
             if outbox_fs is not None:
                 subprocess.run(["umount", "-l", str(outbox_fs)], check=False)
-        lines = received_path.read_text(errors="replace").splitlines()
+        lines = subscriber.lines()
         results, stats = parse(lines)
         arrivals = [(float(r["_arrived"]), _captured(r)) for r in results]
         ledger = balance(results, stats, appliance.records, window=SLOTS + WORKERS)
