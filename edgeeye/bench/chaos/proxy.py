@@ -26,6 +26,7 @@ class _Pipe:
     client: socket.socket
     upstream: socket.socket | None
     swallowed: bool  # opened or caught in a blackhole: never forwarded again
+    answered: bool = False  # the broker has sent something back (a CONNACK at least)
     queued: dict[socket.socket, deque[tuple[float, bytes]]] = field(default_factory=dict)
 
 
@@ -59,6 +60,11 @@ class LinkProxy:
                 self._close(pipe)
             self._selector.close()
         self._listener.close()
+
+    def connected(self) -> bool:
+        """Whether a connection is open that the broker has answered on."""
+        with self._lock:
+            return any(p.answered and not p.swallowed for p in self._pipes.values())
 
     def set_blackhole(self, on: bool) -> None:
         with self._lock:
@@ -138,6 +144,7 @@ class LinkProxy:
             return
         if pipe.swallowed or pipe.upstream is None:
             return  # lost on the way
+        pipe.answered = pipe.answered or sock is pipe.upstream
         target = pipe.upstream if sock is pipe.client else pipe.client
         pipe.queued[target].append((time.monotonic() + self.delay_s, data))
 
