@@ -195,7 +195,7 @@ class Faults:
         # appliance may still be in its reconnect backoff, and a CONNECT swallowed by the
         # blackhole would be timed as a late keepalive.
         waited = time.monotonic()
-        while not self.proxy.connected() and time.monotonic() < waited + 60:
+        while not (connected := self.proxy.connected()) and time.monotonic() < waited + 60:
             time.sleep(0.05)
         started = time.monotonic()
         closes = len(self.proxy.closed_by_client)
@@ -210,9 +210,11 @@ class Faults:
         time.sleep(self.rng.uniform(1, 5))
         self.proxy.set_blackhole(False)
         seen = "never" if noticed is None else f"after {noticed:.1f} s"
-        waited_s = started - waited
-        first = f"after {waited_s:.1f} s to connect, " if waited_s >= 0.1 else ""
-        return f"{first}packets dropped, connection open; the appliance noticed {seen}"
+        if not connected:
+            seen += " (it had not connected for 60 s before)"
+        elif started - waited >= 0.1:
+            seen += f" (made once it connected, {started - waited:.1f} s in)"
+        return f"packets dropped, connection open; the appliance noticed {seen}"
 
     def _slow_link(self) -> str:
         delay = self.rng.uniform(0.05, 0.5)
