@@ -8,7 +8,6 @@ result sequence number, in order, including across a SIGKILL of the appliance mi
 from __future__ import annotations
 
 import json
-import os
 import signal
 import threading
 import time
@@ -151,7 +150,7 @@ def test_results_spooled_before_a_sigkill_are_delivered_after_the_restart(
     persistent_broker.stop()
     time.sleep(8)
     killed_at = time.time()
-    os.killpg(first.process.pid, signal.SIGKILL)
+    first.kill_group()
     first.process.wait(10)
     assert watcher.wait_for(lambda w: not session_members(first.process.pid), 10)
     persistent_broker.start()

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from edgeeye.tools.launcher import launch_run
 from tests.support.mqtt import Subscriber
+from tests.support.processes import lingering
 
 
 class Appliance:
@@ -37,8 +38,18 @@ class Appliance:
         return self.process.returncode
 
     def kill_group(self) -> None:
+        """SIGKILL the main process, then whatever of its session is left after 5 s.
+
+        Its children follow it (PDEATHSIG) and multiprocessing's resource tracker, last to
+        go, unlinks the semaphores it tracked; a SIGKILL to the whole session at once kills
+        the tracker with them and leaves those semaphores in /dev/shm.
+        """
+        pid = self.process.pid
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
+            os.kill(pid, signal.SIGKILL)
+        if lingering(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
 
 
 #: The ``appliance_factory`` fixture: starts one and stops it, if need be, after the test.
