@@ -65,7 +65,7 @@ def _check_config(args: argparse.Namespace) -> int:
     that the source's libraries import here (picamera2 with this venv's numpy)."""
     from edgeeye.config.app import dump_config
     from edgeeye.inference.model import describe
-    from edgeeye.sources import check_source_imports, source_warnings
+    from edgeeye.sources.configured import check_source_imports, source_warnings
     from edgeeye.supervision.reload import prepare
 
     config, model = prepare(args.file)

@@ -15,9 +15,10 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BeforeValidator, Field, ValidationError, field_validator
 
+from edgeeye.config.excerpts import clip, excerpt
 from edgeeye.config.files import default_state_dir
 from edgeeye.config.manifest import load_manifest
-from edgeeye.config.messages import clip, describe, excerpt, key_location
+from edgeeye.config.messages import describe, key_location
 from edgeeye.config.scene import (
     ClassifyDetectionsConfig,
     PresenceConfig,

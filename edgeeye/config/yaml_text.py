@@ -26,7 +26,7 @@ from pathlib import Path
 
 import yaml
 
-from edgeeye.config.messages import clip
+from edgeeye.config.excerpts import clip
 from edgeeye.errors import ConfigError
 
 MAX_DEPTH = 32

@@ -8,6 +8,7 @@ and never imports either package itself.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -37,6 +38,19 @@ RUNTIMES: tuple[tuple[str, str], ...] = (
     ("ai_edge_litert.interpreter", "ai-edge-litert"),
     ("tflite_runtime.interpreter", "tflite-runtime"),
 )
+
+
+def runtime_module() -> str | None:
+    """The module ``interpreter_class`` would import, found without importing it (so the
+    child server can import it once for every worker), or None when neither is installed."""
+    for module_name, _ in RUNTIMES:
+        package = module_name.partition(".")[0]
+        try:
+            if importlib.util.find_spec(package) is not None:
+                return module_name
+        except (ImportError, ValueError):
+            continue
+    return None
 
 
 def interpreter_class(runtimes: tuple[tuple[str, str], ...] = RUNTIMES) -> tuple[type, str]:

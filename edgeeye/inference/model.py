@@ -12,12 +12,11 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from edgeeye.config.messages import clip, excerpt
-from edgeeye.config.sections import TaskChoice
+from edgeeye.config.excerpts import clip, excerpt
 from edgeeye.errors import ModelError
 from edgeeye.inference.detection_outputs import DetectionOutputs, find_detection_outputs
 from edgeeye.inference.interpreter import load_interpreter
@@ -28,6 +27,9 @@ from edgeeye.inference.metadata import (
     read_metadata,
 )
 from edgeeye.inference.results import Task
+
+if TYPE_CHECKING:
+    from edgeeye.config.sections import TaskChoice
 
 # ASCII only: Unicode's \s and \d would take U+0085 for a separator and "٣" for a number.
 _NUMBERED = re.compile(r"^(\d+)[ \t:]+(.*\S)$", re.ASCII)

@@ -9,16 +9,21 @@ region or a distant bird is seen at the camera's resolution, not the model's.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from edgeeye.config.app import AppConfig
 from edgeeye.inference.classifier import Classifier
 from edgeeye.inference.model import ModelSpec
 from edgeeye.inference.preprocess import crop_to_model_rgb, to_model_rgb
 from edgeeye.inference.results import Box, Detection, Inference, RegionLabels, Task, merged
 from edgeeye.inference.runner import FrameModel, open_model
 from edgeeye.sources.frame import PixelFormat
+
+if TYPE_CHECKING:
+    # The main process builds a SceneSpec from the config; the worker that runs it has
+    # no use for the config's models (nor pydantic).
+    from edgeeye.config.app import AppConfig
 
 
 @dataclass(frozen=True)

@@ -10,13 +10,11 @@ from multiprocessing.connection import Connection
 from multiprocessing.synchronize import Event
 from typing import TYPE_CHECKING
 
-from edgeeye.config.sections import SourceConfig
 from edgeeye.errors import BadFrameError, EdgeeyeError, SourceError
 from edgeeye.pipeline.frames import FrameDescriptor
 from edgeeye.pipeline.process_setup import pre_run_setup
 from edgeeye.pipeline.ring import Counter, FrameRing, RingHandle
-from edgeeye.sources import make_source
-from edgeeye.sources.frame import FrameSource
+from edgeeye.sources.frame import FrameSource, SourceSettings
 
 if TYPE_CHECKING:
     from edgeeye.pipeline.process_setup import LogQueue
@@ -30,7 +28,7 @@ EXIT_SOURCE_FAILED = 4
 @dataclass(frozen=True)
 class CaptureSpec:
     ring: RingHandle
-    source: SourceConfig
+    source: SourceSettings
     model_size: tuple[int, int]
     stop: Event  # set by the supervisor to end capture
     errors: Connection  # one line sent here before a failing exit
@@ -54,7 +52,7 @@ def run_capture(spec: CaptureSpec) -> None:
         "edgeeye.capture", "edgeeye-capture", spec.log_queue, spec.log_level, spec.main_pid
     )
     ring = FrameRing.attach(spec.ring)
-    source = make_source(spec.source, spec.model_size)
+    source = spec.source.make(spec.model_size)
     try:
         source.open()
         _capture_loop(ring, source, spec)

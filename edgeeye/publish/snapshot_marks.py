@@ -8,11 +8,13 @@ fractions of the frame, so they are drawn after scaling, at the snapshot's own s
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from PIL import Image, ImageDraw
+from typing import TYPE_CHECKING
 
 from edgeeye.config.app import AppConfig
 from edgeeye.inference.results import Box, Detection, RegionLabels, Task
+
+if TYPE_CHECKING:
+    from PIL import Image, ImageDraw
 
 #: Outline colours, one per label (by its class index), readable on most pictures.
 _COLOURS = ("#ff3b30", "#34c759", "#0a84ff", "#ffcc00", "#af52de", "#ff9500", "#5ac8fa")
@@ -60,6 +62,10 @@ def draw(image: Image.Image, marks: Marks) -> Image.Image:
     """``image`` with the regions and boxes drawn (mode "boxes"), else as it is."""
     if marks.mode != "boxes":
         return image
+    # Imported on the first snapshot with boxes: ImageDraw brings FreeType and HarfBuzz
+    # (about 1.5 MiB), which an appliance that never draws should not hold.
+    from PIL import ImageDraw
+
     canvas = ImageDraw.Draw(image)
     width, height = image.size
     line = max(1, round(min(width, height) / 150))

@@ -58,6 +58,15 @@ class CapturedFrame:
     captured_ns: int = 0
 
 
+class SourceSettings(Protocol):
+    """A source's settings: plain frozen data, so the capture process is handed them without
+    the config models (and pydantic) they came from."""
+
+    def make(self, model_size: tuple[int, int]) -> FrameSource:
+        """The source, nothing opened; ``model_size`` is (height, width)."""
+        ...
+
+
 class FrameSource(Protocol):
     """A camera, a folder of images, a video, a generator.
 

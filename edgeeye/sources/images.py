@@ -74,6 +74,9 @@ class ImagesSettings:
     max_image_pixels: int = MAX_IMAGE_PIXELS
     max_frame_pixels: int = MAX_FRAME_PIXELS
 
+    def make(self, model_size: tuple[int, int]) -> ImagesSource:
+        return ImagesSource(self)
+
 
 def frame_box(width: int, height: int, max_pixels: int) -> tuple[int, int]:
     """The (width, height) an image of that size is scaled to fit: itself if small enough,

@@ -53,6 +53,11 @@ class PicameraSettings:
     fps: float = 0.0  # 0: picamera2's video default, 30 fps
     lores_format: str = "auto"  # "auto" (from the platform), "YUV420" or "RGB888"
 
+    def make(self, model_size: tuple[int, int]) -> Picamera2Source:
+        """The camera's lores stream at the model's input size (``model_size`` is (height,
+        width)), so the ISP scales, not the CPU."""
+        return Picamera2Source(self, (model_size[1], model_size[0]))
+
 
 def import_picamera2(camera: str = "camera") -> Any:
     """The ``picamera2`` module, imported as the capture process will, or ``SourceError``

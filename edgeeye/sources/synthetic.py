@@ -22,6 +22,9 @@ class SyntheticSettings:
     fps: float = 0.0
     stamp: bool = False
 
+    def make(self, model_size: tuple[int, int]) -> SyntheticSource:
+        return SyntheticSource(self)
+
 
 class SyntheticSource:
     """Generated RGB frames at any size and rate: benchmarks and demos without a camera."""

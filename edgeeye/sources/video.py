@@ -24,6 +24,9 @@ class VideoSettings:
     height: int = 480
     fps: float = 0.0
 
+    def make(self, model_size: tuple[int, int]) -> VideoSource:
+        return VideoSource(self)
+
 
 class VideoSource:
     """A video file or a V4L2 device through OpenCV (the optional ``video`` extra)."""

@@ -18,6 +18,7 @@ from edgeeye.config.app import AppConfig
 from edgeeye.errors import ChildProcessFailed, SourceError
 from edgeeye.pipeline.capture import EXIT_SOURCE_FAILED, CaptureSpec, run_capture
 from edgeeye.pipeline.ring import Counter, FrameRing
+from edgeeye.sources.configured import source_settings
 from edgeeye.supervision.children import Child, exit_description, stop_process
 from edgeeye.supervision.outcome import RunEnd
 from edgeeye.supervision.restarts import Backoff
@@ -47,7 +48,7 @@ class CaptureKeeper:
         self._first_frame = int(ring.counters[Counter.FRAMES_CAPTURED])
         spec = CaptureSpec(
             ring=ring.handle,
-            source=config.source,
+            source=source_settings(config.source),
             model_size=model_size,
             stop=self.stop_event,
             errors=writer,

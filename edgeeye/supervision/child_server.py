@@ -15,14 +15,35 @@ import multiprocessing
 import multiprocessing.forkserver
 from multiprocessing.context import ForkServerContext
 
-#: Imported by the server before its first fork.
-CHILD_MODULES = ["edgeeye.pipeline.capture", "edgeeye.pipeline.worker"]
+from edgeeye.inference.interpreter import runtime_module
+
+#: Imported by the server before its first fork: what every child would otherwise import
+#: for itself after it.  ``edgeeye.cli`` and ``pkgutil`` because multiprocessing runs the
+#: ``edgeeye`` script again in every child (as ``__mp_main__``); the other two when the
+#: child unpickles its process object and queues; ``PIL.ImageFile`` on a worker's first
+#: resize.
+CHILD_MODULES = (
+    "edgeeye.pipeline.capture",
+    "edgeeye.pipeline.worker",
+    "edgeeye.cli",
+    "pkgutil",
+    "multiprocessing.popen_forkserver",
+    "multiprocessing.queues",
+    "PIL.ImageFile",
+)
+
+
+def child_modules() -> list[str]:
+    """What the server imports: ours, and the TFLite runtime the workers will load (which
+    ``edgeeye.inference.interpreter`` imports only when a model is opened)."""
+    runtime = runtime_module()
+    return [*CHILD_MODULES, *([runtime] if runtime else [])]
 
 
 def child_context() -> ForkServerContext:
     """The context every child of the appliance is made with."""
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(CHILD_MODULES)
+    context.set_forkserver_preload(child_modules())
     return context
 
 

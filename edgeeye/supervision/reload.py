@@ -21,7 +21,7 @@ from edgeeye.errors import ConfigError, ModelError
 from edgeeye.inference import zoo
 from edgeeye.inference.model import ModelSpec, inspect_model
 from edgeeye.inference.results import Task
-from edgeeye.sources import make_source
+from edgeeye.sources.configured import make_source
 
 
 def resolve_model_files(model: ModelConfig | CascadeModelConfig) -> tuple[Path, Path | None]:

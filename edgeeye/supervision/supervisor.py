@@ -30,7 +30,7 @@ from edgeeye.pipeline.messages import WorkerFailed
 from edgeeye.pipeline.process_setup import release_free_memory
 from edgeeye.pipeline.ring import Counter, FrameRing
 from edgeeye.publish.stats import PipelineCounts
-from edgeeye.sources import make_source, source_names
+from edgeeye.sources.configured import make_source, source_names
 from edgeeye.supervision.capture_keeper import CaptureKeeper
 from edgeeye.supervision.child_server import child_context
 from edgeeye.supervision.children import Child

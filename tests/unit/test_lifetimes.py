@@ -14,7 +14,7 @@ from edgeeye.config.sections import SourceConfig
 from edgeeye.pipeline.frames import FrameDescriptor, frame_view
 from edgeeye.pipeline.ring import FrameRing, SlotState, SlotStateError
 from edgeeye.pipeline.segment import SHM_DIR, Segment
-from edgeeye.sources import SOURCE_TYPES
+from edgeeye.sources.configured import SOURCE_TYPES
 from edgeeye.sources.frame import PixelFormat
 from edgeeye.supervision.signals import CapturedSignals, capture_signals
 
