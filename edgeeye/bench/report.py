@@ -56,6 +56,14 @@ def _fair_lines(fight: dict[str, Any]) -> list[str]:
         f"edgeeye / thread pool: {fight['edgeeye_over_pool']:.3f}; edgeeye's main process"
         f" spends {edgeeye['main_us_per_result']:.0f} us of CPU per published result"
     )
+    floor = fight.get("paho_floor")
+    if floor is not None:
+        lines.append(
+            f"bare paho-mqtt at {floor['rate_per_s']:.0f} messages/s, QoS 1, CPU per message:"
+            f" loop_start thread {floor['loop_start_us']:.0f} us, one thread driving the"
+            f" socket {floor['one_thread_us']:.0f} us; a wake-up alone"
+            f" {floor['wake_only_us']:.0f} us"
+        )
     return lines
 
 

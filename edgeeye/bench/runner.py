@@ -18,6 +18,7 @@ from edgeeye.bench import (
     features,
     footprint,
     handoff,
+    paho_floor,
     preprocessing,
 )
 from edgeeye.bench.common import BenchModel
@@ -151,6 +152,12 @@ def run_bench(options: BenchOptions, progress: Callable[[str], None] = print) ->
             durations.rounds,
             durations.ceiling_s / 3,
             progress,
+        )
+
+        rate = fair_fight["edgeeye"]["throughput_fps"]
+        progress(f"bare paho-mqtt, QoS 1, at edgeeye's {rate:.0f} results/s: CPU per message")
+        fair_fight["paho_floor"] = paho_floor.measure(
+            broker, rate, durations.short_s, durations.rounds, progress
         )
 
         progress(f"edgeeye through mosquitto, 1 to {workers} workers")

@@ -10,11 +10,14 @@ from __future__ import annotations
 import importlib
 import importlib.util
 from pathlib import Path
-from typing import Any, Protocol
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Protocol
 
 from edgeeye.errors import ModelError
+
+if TYPE_CHECKING:
+    # Not at run time: the CLI imports this module to start the child server, before it
+    # has imported numpy (which the server imports in parallel).
+    import numpy as np
 
 
 class Interpreter(Protocol):

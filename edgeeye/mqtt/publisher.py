@@ -312,7 +312,7 @@ class Publisher:
             for pipe in self._pipes.ready(wait):
                 self._receive(self._pipes.read(pipe))
             if not reading:
-                time.sleep(min(wait, 0.2))  # no workers yet: they are starting
+                self._pipes.wait_added(min(wait, 0.2))  # no workers yet: they are starting
             outgoing = self.policy.tick(time.monotonic())
             if outgoing is not None:
                 self._send_result(outgoing)

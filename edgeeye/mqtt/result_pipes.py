@@ -27,11 +27,20 @@ class ResultPipes:
         self._pipes: dict[Connection, int] = {}
         self._lock = threading.Lock()
         self._selector = selectors.DefaultSelector()
+        self._added = threading.Event()
 
     def add(self, worker_id: int, pipe: Connection) -> None:
         with self._lock:
             self._pipes[pipe] = worker_id
             self._selector.register(pipe, selectors.EVENT_READ)
+        self._added.set()
+
+    def wait_added(self, timeout: float) -> None:
+        """Return when a pipe is added (at once if one was since the last call), or after
+        ``timeout`` s: before the first worker starts there is nothing to select on, and
+        its ready message must not wait for the end of a sleep."""
+        self._added.wait(timeout)
+        self._added.clear()
 
     def take_all(self) -> dict[Connection, int]:
         """Every open pipe, now no longer read here (a successor publisher adds them)."""

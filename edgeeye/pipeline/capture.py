@@ -31,6 +31,9 @@ class CaptureSpec:
     source: SourceSettings
     model_size: tuple[int, int]
     stop: Event  # set by the supervisor to end capture
+    #: Set by the supervisor once the workers are ready: capture opens its source while
+    #: they load their model (a camera takes as long to start), and reads after.
+    begin: Event
     errors: Connection  # one line sent here before a failing exit
     log_queue: LogQueue
     log_level: str
@@ -42,9 +45,10 @@ class CaptureSpec:
 def run_capture(spec: CaptureSpec) -> None:
     """Entry of the ``edgeeye.capture`` process.
 
-    Reads: frames from the configured source.  Writes: each frame into a free ring slot (or
-    the slot of the oldest waiting frame, which is then dropped, unless the source is finite)
-    and its descriptor into the ring's pipe.  Stops when ``spec.stop`` is set, or after the
+    Reads: frames from the configured source, once ``spec.begin`` is set (the source is
+    opened before).  Writes: each frame into a free ring slot (or the slot of the oldest
+    waiting frame, which is then dropped, unless the source is finite) and its descriptor
+    into the ring's pipe.  Stops when ``spec.stop`` is set, or after the
     last frame of a finite source (setting ``SOURCE_DONE``); exits with
     ``EXIT_SOURCE_FAILED`` after sending one line on ``spec.errors`` if the source fails.
     """
@@ -55,7 +59,8 @@ def run_capture(spec: CaptureSpec) -> None:
     source = spec.source.make(spec.model_size)
     try:
         source.open()
-        _capture_loop(ring, source, spec)
+        if _begun(spec):
+            _capture_loop(ring, source, spec)
     except EdgeeyeError as exc:
         spec.errors.send(str(exc))
         raise SystemExit(EXIT_SOURCE_FAILED) from None
@@ -82,6 +87,18 @@ class _BadFrames:
             log.warning("skipped a frame: %s", cause)
         if self.in_a_row >= self.limit:
             raise SourceError(f"{cause} ({self.in_a_row} unusable frames in a row)")
+
+
+#: How often capture, opened before the workers are ready, looks for a stop meanwhile.
+_BEGIN_POLL_S = 0.05
+
+
+def _begun(spec: CaptureSpec) -> bool:
+    """Wait for ``begin``; False when ``stop`` came first (the start was called off)."""
+    while not spec.begin.wait(_BEGIN_POLL_S):
+        if spec.stop.is_set():
+            return False
+    return not spec.stop.is_set()
 
 
 def _capture_loop(ring: FrameRing, source: FrameSource, spec: CaptureSpec) -> None:

@@ -37,6 +37,8 @@ class CaptureKeeper:
         self._log_queue = log_queue
         self.backoff = backoff
         self.stop_event = ctx.Event()
+        #: Set once, when the first workers are ready; every later capture reads at once.
+        self.begin_event = ctx.Event()
         self.child: Child | None = None
         self.restarts = 0
         self._restart_at = 0.0
@@ -51,6 +53,7 @@ class CaptureKeeper:
             source=source_settings(config.source),
             model_size=model_size,
             stop=self.stop_event,
+            begin=self.begin_event,
             errors=writer,
             log_queue=self._log_queue,
             log_level=config.logging.level,
@@ -60,6 +63,10 @@ class CaptureKeeper:
         process.start()
         writer.close()
         self.child = Child(process, reader)
+
+    def begin(self) -> None:
+        """Let capture read frames (the workers are ready for them)."""
+        self.begin_event.set()
 
     def check(
         self, ring: FrameRing, config: AppConfig, model_size: tuple[int, int]

@@ -141,12 +141,15 @@ class Supervisor:
             use_board=lambda board: self._current_publisher().use_board(board),
         )
         pool = self._pool = WorkerPool(self._ctx, log_queue, wiring, self.config, self.model, ring)
+        # Capture first, so its source opens while the workers load their model; it reads
+        # once they are ready, so no frame waits for a worker at the start.
+        self._current_capture().start(ring, self.config, self._capture_size())
         for worker_id in range(self.config.worker_count):
             pool.start(worker_id)
         pool.wait_ready(set(pool.workers))
         if self._signals.stop_requested:
             return RunEnd.SIGNAL
-        self._current_capture().start(ring, self.config, self._capture_size())
+        self._current_capture().begin()
         log.info(
             "running: %d workers, %d ring slots, model %s (%s), source %s",
             len(pool.workers),

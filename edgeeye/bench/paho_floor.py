@@ -1,0 +1,186 @@
+"""What paho-mqtt itself costs per QoS 1 message here, before edgeeye adds anything.
+
+A bare client in this process publishes a result-sized payload each time a byte arrives on
+a pipe (as edgeeye's publisher thread is woken by a worker's result), at the rate edgeeye
+published in the fair fight, and the CPU of the process per acknowledged message is
+measured, the thread that writes the pipe excepted.  Two ways of driving paho, in
+alternating rounds, medians:
+
+- ``loop_start``: paho's own network thread, as edgeeye uses it (reconnects with backoff);
+- ``one thread``: the woken thread drives paho's socket itself (``loop_read``,
+  ``loop_write``, ``loop_misc``), with no hand-off between threads.
+
+And a third figure, the thread woken by the pipe that does nothing else: what one wake-up
+costs on this machine.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import select
+import statistics
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from edgeeye.tools.local_broker import LocalBroker
+
+#: About the size of a classifier's result payload (three labels, scores, timings).
+PAYLOAD = b"x" * 450
+_END = b"q"
+_TOPIC = "bench/paho_floor"
+
+
+def _process_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+class _Feeder(threading.Thread):
+    """Writes one byte per message into a pipe at ``rate``, then the end mark; keeps its
+    own CPU so that it can be taken out (in edgeeye a worker process does this)."""
+
+    def __init__(self, fd: int, rate: float, seconds: float) -> None:
+        super().__init__(daemon=True)
+        self.fd, self.rate, self.seconds = fd, rate, seconds
+        self.cpu_s = 0.0
+
+    def run(self) -> None:
+        started = time.thread_time()
+        due = time.monotonic()
+        for _ in range(max(1, int(self.rate * self.seconds))):
+            due += 1.0 / self.rate
+            time.sleep(max(0.0, due - time.monotonic()))
+            os.write(self.fd, b"m")
+        os.write(self.fd, _END)
+        self.cpu_s = time.thread_time() - started
+
+
+def _client(broker: LocalBroker, acked: list[int]) -> mqtt.Client:
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
+    client.max_inflight_messages_set(400)
+    client.on_publish = lambda *_args: acked.__setitem__(0, acked[0] + 1)
+    client.connect(broker.host, broker.port, 30)
+    return client
+
+
+def _read_marks(fd: int, on_message: Callable[[], None]) -> bool:
+    """Handle what the pipe holds; True once the end mark was read."""
+    data = os.read(fd, 4096)
+    for _ in range(data.count(b"m")):
+        on_message()
+    return _END in data
+
+
+def _loop_start(broker: LocalBroker, rate: float, seconds: float) -> float:
+    acked = [0]
+    client = _client(broker, acked)
+    client.loop_start()
+    while not client.is_connected():
+        time.sleep(0.01)
+    reader, writer = os.pipe()
+    feeder = _Feeder(writer, rate, seconds)
+    sent = [0]
+
+    def publish() -> None:
+        client.publish(_TOPIC, PAYLOAD, qos=1)
+        sent[0] += 1
+
+    started = _process_cpu_s()
+    feeder.start()
+    while not _read_marks(reader, publish):
+        pass
+    deadline = time.monotonic() + 10
+    while acked[0] < sent[0] and time.monotonic() < deadline:
+        time.sleep(0.005)
+    spent = _process_cpu_s() - started - feeder.cpu_s
+    client.disconnect()
+    client.loop_stop()
+    os.close(reader)
+    os.close(writer)
+    return spent / max(1, acked[0]) * 1e6
+
+
+def _one_thread(broker: LocalBroker, rate: float, seconds: float) -> float:
+    acked = [0]
+    client = _client(broker, acked)
+    while not client.is_connected():
+        client.loop(0.05)
+    reader, writer = os.pipe()
+    feeder = _Feeder(writer, rate, seconds)
+    sent = [0]
+
+    def publish() -> None:
+        client.publish(_TOPIC, PAYLOAD, qos=1)  # written to the socket at once
+        sent[0] += 1
+
+    sock = client.socket()
+    assert sock is not None, "connected above"
+    poller = select.epoll()
+    poller.register(reader, select.EPOLLIN)
+    poller.register(sock.fileno(), select.EPOLLIN)
+    started = _process_cpu_s()
+    feeder.start()
+    ended = False
+    deadline = time.monotonic() + seconds + 10
+    while (not ended or acked[0] < sent[0]) and time.monotonic() < deadline:
+        for fd, _ in poller.poll(1.0):
+            if fd == reader:
+                ended = _read_marks(reader, publish) or ended
+            else:
+                client.loop_read(100)
+        if client.want_write():
+            client.loop_write()
+        client.loop_misc()
+    spent = _process_cpu_s() - started - feeder.cpu_s
+    poller.close()
+    client.disconnect()
+    os.close(reader)
+    os.close(writer)
+    return spent / max(1, acked[0]) * 1e6
+
+
+def _wake_only(_broker: LocalBroker, rate: float, seconds: float) -> float:
+    reader, writer = os.pipe()
+    feeder = _Feeder(writer, rate, seconds)
+    woken = [0]
+    started = _process_cpu_s()
+    feeder.start()
+    while not _read_marks(reader, lambda: woken.__setitem__(0, woken[0] + 1)):
+        pass
+    feeder.join(5)
+    spent = _process_cpu_s() - started - feeder.cpu_s
+    os.close(reader)
+    os.close(writer)
+    return spent / max(1, woken[0]) * 1e6
+
+
+def measure(
+    broker: LocalBroker,
+    rate: float,
+    seconds: float,
+    rounds: int,
+    progress: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Median CPU per message (us) of each way, at ``rate`` messages/s."""
+    ways = {"loop_start": _loop_start, "one_thread": _one_thread, "wake_only": _wake_only}
+    figures: dict[str, list[float]] = {name: [] for name in ways}
+    for index in range(rounds):
+        order = list(ways) if index % 2 == 0 else list(reversed(ways))
+        for name in order:
+            figures[name].append(ways[name](broker, rate, seconds))
+        progress(
+            f"  round {index + 1}: "
+            + ", ".join(f"{name} {values[-1]:.0f} us" for name, values in figures.items())
+        )
+    return {
+        "rate_per_s": round(rate, 1),
+        "seconds": seconds,
+        "rounds": rounds,
+        **{f"{name}_us": round(statistics.median(values), 1) for name, values in figures.items()},
+    }
