@@ -61,12 +61,42 @@ class _Feeder(threading.Thread):
         self.cpu_s = time.thread_time() - started
 
 
-def _client(broker: LocalBroker, acked: list[int]) -> mqtt.Client:
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
-    client.max_inflight_messages_set(400)
-    client.on_publish = lambda *_args: acked.__setitem__(0, acked[0] + 1)
-    client.connect(broker.host, broker.port, 30)
-    return client
+class _Trial:
+    """One measured run: the pipe and its feeder, and the messages sent and acknowledged."""
+
+    def __init__(self, rate: float, seconds: float) -> None:
+        self.reader, self._writer = os.pipe()
+        self.feeder = _Feeder(self._writer, rate, seconds)
+        self.sent = self.acked = 0
+        self._started = 0.0
+
+    def connect(self, broker: LocalBroker) -> mqtt.Client:
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
+        client.max_inflight_messages_set(400)
+        client.on_publish = self._acknowledged
+        client.connect(broker.host, broker.port, 30)
+        return client
+
+    def _acknowledged(self, *_args: object) -> None:
+        self.acked += 1
+
+    def publisher(self, client: mqtt.Client) -> Callable[[], None]:
+        def publish() -> None:
+            client.publish(_TOPIC, PAYLOAD, qos=1)
+            self.sent += 1
+
+        return publish
+
+    def begin(self) -> None:
+        self._started = _process_cpu_s()
+        self.feeder.start()
+
+    def us_per(self, count: int) -> float:
+        """CPU of the process since ``begin``, the feeder's excepted, per one of ``count``."""
+        spent = _process_cpu_s() - self._started - self.feeder.cpu_s
+        os.close(self.reader)
+        os.close(self._writer)
+        return spent / max(1, count) * 1e6
 
 
 def _read_marks(fd: int, on_message: Callable[[], None]) -> bool:
@@ -78,86 +108,61 @@ def _read_marks(fd: int, on_message: Callable[[], None]) -> bool:
 
 
 def _loop_start(broker: LocalBroker, rate: float, seconds: float) -> float:
-    acked = [0]
-    client = _client(broker, acked)
+    trial = _Trial(rate, seconds)
+    client = trial.connect(broker)
     client.loop_start()
     while not client.is_connected():
         time.sleep(0.01)
-    reader, writer = os.pipe()
-    feeder = _Feeder(writer, rate, seconds)
-    sent = [0]
-
-    def publish() -> None:
-        client.publish(_TOPIC, PAYLOAD, qos=1)
-        sent[0] += 1
-
-    started = _process_cpu_s()
-    feeder.start()
-    while not _read_marks(reader, publish):
+    publish = trial.publisher(client)  # paho's network thread writes it to the socket
+    trial.begin()
+    while not _read_marks(trial.reader, publish):
         pass
     deadline = time.monotonic() + 10
-    while acked[0] < sent[0] and time.monotonic() < deadline:
+    while trial.acked < trial.sent and time.monotonic() < deadline:
         time.sleep(0.005)
-    spent = _process_cpu_s() - started - feeder.cpu_s
+    cost = trial.us_per(trial.acked)
     client.disconnect()
     client.loop_stop()
-    os.close(reader)
-    os.close(writer)
-    return spent / max(1, acked[0]) * 1e6
+    return cost
 
 
 def _one_thread(broker: LocalBroker, rate: float, seconds: float) -> float:
-    acked = [0]
-    client = _client(broker, acked)
+    trial = _Trial(rate, seconds)
+    client = trial.connect(broker)
     while not client.is_connected():
         client.loop(0.05)
-    reader, writer = os.pipe()
-    feeder = _Feeder(writer, rate, seconds)
-    sent = [0]
-
-    def publish() -> None:
-        client.publish(_TOPIC, PAYLOAD, qos=1)  # written to the socket at once
-        sent[0] += 1
-
+    publish = trial.publisher(client)  # written to the socket at once, by this thread
     sock = client.socket()
     assert sock is not None, "connected above"
     poller = select.epoll()
-    poller.register(reader, select.EPOLLIN)
+    poller.register(trial.reader, select.EPOLLIN)
     poller.register(sock.fileno(), select.EPOLLIN)
-    started = _process_cpu_s()
-    feeder.start()
+    trial.begin()
     ended = False
     deadline = time.monotonic() + seconds + 10
-    while (not ended or acked[0] < sent[0]) and time.monotonic() < deadline:
+    while (not ended or trial.acked < trial.sent) and time.monotonic() < deadline:
         for fd, _ in poller.poll(1.0):
-            if fd == reader:
-                ended = _read_marks(reader, publish) or ended
+            if fd == trial.reader:
+                ended = _read_marks(trial.reader, publish) or ended
             else:
                 client.loop_read(100)
         if client.want_write():
             client.loop_write()
         client.loop_misc()
-    spent = _process_cpu_s() - started - feeder.cpu_s
     poller.close()
+    cost = trial.us_per(trial.acked)
     client.disconnect()
-    os.close(reader)
-    os.close(writer)
-    return spent / max(1, acked[0]) * 1e6
+    return cost
 
 
 def _wake_only(_broker: LocalBroker, rate: float, seconds: float) -> float:
-    reader, writer = os.pipe()
-    feeder = _Feeder(writer, rate, seconds)
+    trial = _Trial(rate, seconds)
     woken = [0]
-    started = _process_cpu_s()
-    feeder.start()
-    while not _read_marks(reader, lambda: woken.__setitem__(0, woken[0] + 1)):
+    trial.begin()
+    while not _read_marks(trial.reader, lambda: woken.__setitem__(0, woken[0] + 1)):
         pass
-    feeder.join(5)
-    spent = _process_cpu_s() - started - feeder.cpu_s
-    os.close(reader)
-    os.close(writer)
-    return spent / max(1, woken[0]) * 1e6
+    trial.feeder.join(5)
+    return trial.us_per(woken[0])
 
 
 def measure(
