@@ -91,8 +91,9 @@ class _Trial:
         self._started = _process_cpu_s()
         self.feeder.start()
 
-    def us_per(self, count: int) -> float:
-        """CPU of the process since ``begin``, the feeder's excepted, per one of ``count``."""
+    def finish(self, count: int) -> float:
+        """Close the pipe; the CPU of the process since ``begin``, the feeder's excepted,
+        per one of ``count``, in us."""
         spent = _process_cpu_s() - self._started - self.feeder.cpu_s
         os.close(self.reader)
         os.close(self._writer)
@@ -120,7 +121,7 @@ def _loop_start(broker: LocalBroker, rate: float, seconds: float) -> float:
     deadline = time.monotonic() + 10
     while trial.acked < trial.sent and time.monotonic() < deadline:
         time.sleep(0.005)
-    cost = trial.us_per(trial.acked)
+    cost = trial.finish(trial.acked)
     client.disconnect()
     client.loop_stop()
     return cost
@@ -150,7 +151,7 @@ def _one_thread(broker: LocalBroker, rate: float, seconds: float) -> float:
             client.loop_write()
         client.loop_misc()
     poller.close()
-    cost = trial.us_per(trial.acked)
+    cost = trial.finish(trial.acked)
     client.disconnect()
     return cost
 
@@ -162,7 +163,7 @@ def _wake_only(_broker: LocalBroker, rate: float, seconds: float) -> float:
     while not _read_marks(trial.reader, lambda: woken.__setitem__(0, woken[0] + 1)):
         pass
     trial.feeder.join(5)
-    return trial.us_per(woken[0])
+    return trial.finish(woken[0])
 
 
 def measure(

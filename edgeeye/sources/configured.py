@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from edgeeye.config.app import AppConfig
 from edgeeye.config.sections import (
@@ -19,6 +20,9 @@ from edgeeye.config.sections import (
 from edgeeye.errors import SourceError
 from edgeeye.sources.frame import FrameSource, SourceSettings
 
+if TYPE_CHECKING:
+    from edgeeye.sources.images import ImagesSettings
+
 
 def _synthetic(config: SyntheticSourceConfig) -> SourceSettings:
     from edgeeye.sources.synthetic import SyntheticSettings
@@ -26,7 +30,7 @@ def _synthetic(config: SyntheticSourceConfig) -> SourceSettings:
     return SyntheticSettings(config.width, config.height, config.fps, config.stamp)
 
 
-def _images(config: ImagesSourceConfig) -> SourceSettings:
+def _images(config: ImagesSourceConfig) -> ImagesSettings:
     from edgeeye.sources.images import ImagesSettings
 
     return ImagesSettings(config.path, config.loop, config.fps)
@@ -88,9 +92,9 @@ def source_warnings(config: SourceConfig) -> list[str]:
     """What ``check-config`` can already tell will be skipped, one line each: for an images
     folder, the files whose headers show them unusable (no pixel is decoded)."""
     if isinstance(config, ImagesSourceConfig):
-        from edgeeye.sources.images import ImagesSettings, ImagesSource
+        from edgeeye.sources.images import ImagesSource
 
-        source = ImagesSource(ImagesSettings(config.path, config.loop, config.fps))
+        source = ImagesSource(_images(config))
         return [f"{problem} (it will be skipped)" for problem in source.header_problems()]
     return []
 
@@ -98,10 +102,8 @@ def source_warnings(config: SourceConfig) -> list[str]:
 def source_names(config: AppConfig) -> tuple[str, ...]:
     """Names for result tags: the images source's file names, else none."""
     if isinstance(config.source, ImagesSourceConfig):
-        from edgeeye.sources.images import ImagesSettings, ImagesSource
+        from edgeeye.sources.images import ImagesSource
 
-        source = ImagesSource(
-            ImagesSettings(config.source.path, config.source.loop, config.source.fps)
-        )
+        source = ImagesSource(_images(config.source))
         return tuple(os.path.basename(p) for p in map(str, source.files()))
     return ()

@@ -53,9 +53,9 @@ class SyntheticSource:
         base[..., 0] = xs
         base[..., 1] = ys
         base[..., 2] = (xs + ys) / 2
+        steps = np.array([32, 16, 48])
         for k in range(self._VARIANTS):
-            shift = np.array([32 * k, 16 * k, 48 * k], np.uint64) % 256
-            self._frames.append(base + shift.astype(np.uint8))
+            self._frames.append(base + (steps * k % 256).astype(np.uint8))
 
     def read_into(self, slot: memoryview, sequence: int) -> CapturedFrame:
         self._pacer.wait()
