@@ -50,6 +50,9 @@ def _run(args: argparse.Namespace) -> int:
     from edgeeye.supervision.child_server import start_child_server
 
     start_child_server()
+    from edgeeye.pipeline.process_setup import yield_to_workers
+
+    yield_to_workers()  # after the server (whose children must not inherit it), before threads
     from edgeeye.supervision.reload import prepare
     from edgeeye.supervision.supervisor import Supervisor
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import platform
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from edgeeye.bench import (
     footprint,
     handoff,
     paho_floor,
+    paired,
     preprocessing,
 )
 from edgeeye.bench.common import BenchModel
@@ -160,41 +161,32 @@ def run_bench(options: BenchOptions, progress: Callable[[str], None] = print) ->
             broker, rate, durations.short_s, durations.rounds, progress
         )
 
-        progress(f"edgeeye through mosquitto, 1 to {workers} workers")
-        scaling = []
-        for count in range(1, workers + 1):
-            limit = single * count
-            result = run(_plan(count, OFFERED * limit, options.width, options.height, durations))
-            scaling.append(
-                {
-                    **result,
-                    "ceiling_fps": round(limit, 2),
-                    "efficiency": round(result["throughput_fps"] / limit, 3),
-                    **_cpu_split(result, single),
-                }
-            )
-        capacity = scaling[-1]["throughput_fps"]
-
-        progress("publish.mode on_change: frames classified, against the ceiling")
-        quiet = appliance.run_appliance(
-            model,
-            _plan(
-                workers,
-                OFFERED * single * workers,
-                options.width,
-                options.height,
-                durations,
-                extra="publish: {mode: on_change}",
-            ),
-            broker,
+        progress(
+            f"edgeeye through mosquitto, 1 to {workers} workers, and publish.mode on_change;"
+            f" {durations.rounds} round(s), each against its own ceiling"
         )
+        frame_plan = _plan(workers, 0.0, options.width, options.height, durations)
+        variants = [
+            paired.Variant(f"{count} workers", replace(frame_plan, workers=count), OFFERED)
+            for count in range(1, workers + 1)
+        ]
+        quiet_plan = replace(frame_plan, extra="publish: {mode: on_change}")
+        variants.append(paired.Variant("on_change", quiet_plan, OFFERED, paired.classified_rate))
+        by_variant = paired.measure(
+            model, broker, variants, durations.rounds, durations.ceiling_s / 3, progress
+        )
+        scaling = [by_variant[f"{count} workers"] for count in range(1, workers + 1)]
+        capacity = scaling[-1]["throughput_fps"]
+        quiet = by_variant["on_change"]
         on_change = {
             "classified_fps": quiet["classified_fps"],
-            "of_ceiling": round(quiet["classified_fps"] / (single * workers), 3),
+            "of_ceiling": quiet["efficiency"],
             "messages_per_minute": round(quiet["received"] / (quiet["measured_s"] or 1) * 60, 1),
-            **_cpu_split(quiet, single, rate=quiet["classified_fps"]),
+            "worker_cores": quiet["worker_cores"],
+            "worker_efficiency": quiet["worker_efficiency"],
+            "per_round": quiet["per_round"],
         }
-        progress(f"  {on_change['classified_fps']} frames/s, {on_change['of_ceiling']} of ceiling")
+        progress(f"  on_change: {on_change['of_ceiling']} of the ceiling (median)")
 
         progress("baselines")
         baseline_report: dict[str, Any] = {}
@@ -330,25 +322,6 @@ def _features(
         rounds=1 if options.quick else 3,
         progress=progress,
     )
-
-
-def _cpu_split(result: dict[str, Any], single: float, rate: float | None = None) -> dict[str, Any]:
-    """Where the cores went: the workers' share, everyone else's, and the workers' own pace.
-
-    ``worker_efficiency`` compares frames per worker-core-second with the bare interpreter's:
-    near 1.0 means the workers lose nothing to the pipeline, and any gap in ``efficiency``
-    is the CPU that capture, publishing, the broker and the subscriber took from them.
-    """
-    shares = result["cpu_share"]
-    worker_cores = sum(v for name, v in shares.items() if name.startswith("edgeeye-w"))
-    frames_per_s = result["throughput_fps"] if rate is None else rate
-    return {
-        "worker_cores": round(worker_cores, 2),
-        "other_cores": round(sum(shares.values()) - worker_cores, 2),
-        "worker_efficiency": (
-            round(frames_per_s / (worker_cores * single), 3) if worker_cores else None
-        ),
-    }
 
 
 def _plan(

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from edgeeye.errors import BadFrameError, EdgeeyeError, SourceError
 from edgeeye.pipeline.frames import FrameDescriptor
-from edgeeye.pipeline.process_setup import pre_run_setup
+from edgeeye.pipeline.process_setup import pre_run_setup, yield_to_workers
 from edgeeye.pipeline.ring import Counter, FrameRing, RingHandle
 from edgeeye.sources.frame import FrameSource, SourceSettings
 
@@ -55,6 +55,7 @@ def run_capture(spec: CaptureSpec) -> None:
     pre_run_setup(
         "edgeeye.capture", "edgeeye-capture", spec.log_queue, spec.log_level, spec.main_pid
     )
+    yield_to_workers()  # before the source starts its own threads, which inherit it
     ring = FrameRing.attach(spec.ring)
     source = spec.source.make(spec.model_size)
     try:

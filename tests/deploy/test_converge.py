@@ -92,6 +92,12 @@ def test_converge_installs_a_hardened_service_that_publishes(rig, subscriber, no
     results = _results(subscriber, 5)
     assert len(results) >= 5 and {r["device"] for r in results} == {HOST}
     assert all(r["labels"] for r in results)
+    # The unit's system-call filter lets the appliance pin its worker and yield to it.
+    main_pid = target.service("MainPID")
+    assert "SCHED_BATCH" in target.ssh(f"chrt -p {main_pid}").stdout
+    worker = target.ssh("grep Cpus_allowed_list /proc/$(pgrep -x edgeeye-w0)/status").stdout
+    assert worker.split()[-1].isdigit(), worker  # one core, not a range
+    assert "SCHED_OTHER" in target.ssh("chrt -p $(pgrep -x edgeeye-w0)").stdout
     verify = target.ssh("systemd-analyze verify /etc/systemd/system/edgeeye.service 2>&1")
     assert verify.stdout.strip() == "", verify.stdout
     score = target.ssh("systemd-analyze security edgeeye --no-pager | tail -1").stdout

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import time
+from pathlib import Path
 
 import pytest
 
 from tests.support.configs import write_config
 from tests.support.fakes import fake_camera
 from tests.support.paths import EXPECTED_TOP1
-from tests.support.processes import lingering, shm_segments
+from tests.support.processes import lingering, session_members, shm_segments
 
 RESULT_FIELDS = {
     "device",
@@ -85,6 +87,41 @@ def test_status_is_retained_online_then_offline(
     after = subscriber_factory(broker, "edgeeye/cam1/status")
     offline = after.collect(lambda r: len(r) >= 1, 10)
     assert offline[0].payload == b"offline" and offline[0].retain
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def _scheduling(pid: int) -> tuple[str, set[int], set[int]]:
+    """(name, the scheduling policies of its threads, the cores it may run on)."""
+    name = Path(f"/proc/{pid}/comm").read_text().strip()
+    policies = {os.sched_getscheduler(int(t.name)) for t in Path(f"/proc/{pid}/task").iterdir()}
+    return name, policies, os.sched_getaffinity(pid)
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="pinning needs two usable cores")
+def test_workers_are_pinned_and_the_rest_yields_to_them(
+    tmp_path, broker, test_data, subscriber_factory, appliance_factory
+):
+    subscriber = subscriber_factory(broker)
+    appliance = appliance_factory(
+        _config(tmp_path, broker, test_data, "{type: synthetic, fps: 20}")
+    )
+    subscriber.collect(lambda r: sum(m.topic.endswith("/result") for m in r) >= 5, 60)
+    main = appliance.process.pid
+    seen = {pid: _scheduling(pid) for pid in session_members(main)}
+    by_name = {name: (policies, cores) for name, policies, cores in seen.values()}
+    cores = sorted(os.sched_getaffinity(0))
+    # Each worker on a core of its own, at the normal policy: nothing of ours preempts it.
+    assert by_name["edgeeye-w0"] == ({os.SCHED_OTHER}, {cores[0]})
+    assert by_name["edgeeye-w1"] == ({os.SCHED_OTHER}, {cores[1]})
+    # Capture and every thread of the main process (publisher, paho's network thread, the
+    # log listener) wait for a free core instead.
+    assert by_name["edgeeye-capture"][0] == {os.SCHED_BATCH}
+    main_policies = seen[main][1]
+    assert (
+        main_policies == {os.SCHED_BATCH} and len(list(Path(f"/proc/{main}/task").iterdir())) >= 3
+    )
+    appliance.signal(signal.SIGTERM)
+    assert appliance.wait(15) == 0, appliance.stderr
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
