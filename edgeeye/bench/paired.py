@@ -3,10 +3,12 @@
 Each round measures the ceiling (the bare interpreter, best of three short runs) and then
 runs the appliance once per variant, the variants' order alternating from round to
 round; a variant's figures are the medians over rounds of its run set against its own
-round's ceiling.  A ceiling measured once at the start of the bench and set against runs
-ten or twenty minutes later drifts on a shared machine by more than the few percent the
-workers' pace is about: on 2026-12-04 the same bare loop ran at 101 and at 111 frames/s
-within an hour.
+round's ceiling.  The workers' pace is set against the bare interpreter's sustained pace
+(one pinned run of several seconds, frames per CPU-second) measured just before each run.
+
+A ceiling measured once at the start of the bench and set against runs ten or twenty
+minutes later drifts on a shared machine by more than the few percent the workers' pace
+is about: on 2026-12-04 the same bare loop ran at 101 and at 111 frames/s within an hour.
 """
 
 from __future__ import annotations
@@ -49,18 +51,20 @@ def worker_cores(run: dict[str, Any]) -> float:
     return float(sum(v for name, v in run["cpu_share"].items() if name.startswith("edgeeye-w")))
 
 
-def _figures(variant: Variant, run: dict[str, Any], single: float) -> dict[str, Any]:
+def _figures(variant: Variant, run: dict[str, Any], single: float, pace: float) -> dict[str, Any]:
     rate = variant.rate_of(run)
     cores = worker_cores(run)
     limit = single * variant.plan.workers
     return {
         "ceiling_fps": round(limit, 2),
+        "bare_pace_fps": round(pace, 2),
         "rate_fps": round(rate, 2),
         "efficiency": round(rate / limit, 3),
         "worker_cores": round(cores, 2),
         "other_cores": round(sum(run["cpu_share"].values()) - cores, 2),
-        # Frames per second of the CPU the workers got, against the bare interpreter's.
-        "worker_efficiency": round(rate / (cores * single), 3) if cores else None,
+        # Frames per second of the CPU the workers got, against the bare interpreter's
+        # sustained pace measured just before.
+        "worker_efficiency": round(rate / (cores * pace), 3) if cores else None,
     }
 
 
@@ -70,10 +74,13 @@ def measure(
     variants: Sequence[Variant],
     rounds: int,
     ceiling_s: float,
+    pace_s: float,
     progress: Callable[[str], None] = print,
 ) -> dict[str, dict[str, Any]]:
     """Per variant: its middle run (by efficiency) with that run's figures, the medians of
-    ``efficiency`` and ``worker_efficiency`` over rounds, and every round's figures."""
+    ``efficiency`` (against the round's ceiling) and ``worker_efficiency`` (against the
+    bare pace measured for ``pace_s`` just before the run) over rounds, and every round's
+    figures."""
     frame = variants[0].plan  # every variant's frames are this size
     rows: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]] = {v.name: [] for v in variants}
     for index in range(rounds):
@@ -81,15 +88,16 @@ def measure(
         order = list(variants) if index % 2 == 0 else list(reversed(variants))
         for variant in order:
             limit = single * variant.plan.workers
+            pace = ceiling.bare_pace(model, frame.width, frame.height, pace_s)
             run = appliance.run_appliance(
                 model, replace(variant.plan, fps=variant.offered * limit), broker
             )
-            figures = _figures(variant, run, single)
+            figures = _figures(variant, run, single, pace)
             rows[variant.name].append((run, figures))
             progress(
                 f"  round {index + 1}: {variant.name}: {figures['rate_fps']} frames/s,"
                 f" {figures['efficiency']} of the ceiling ({single:.1f}/core), workers at"
-                f" {figures['worker_efficiency']} of the bare pace, p99"
+                f" {figures['worker_efficiency']} of the bare pace ({pace:.1f}/core), p99"
                 f" {run['latency_ms']['p99']} ms"
             )
     report = {}

@@ -173,7 +173,13 @@ def run_bench(options: BenchOptions, progress: Callable[[str], None] = print) ->
         quiet_plan = replace(frame_plan, extra="publish: {mode: on_change}")
         variants.append(paired.Variant("on_change", quiet_plan, OFFERED, paired.classified_rate))
         by_variant = paired.measure(
-            model, broker, variants, durations.rounds, durations.ceiling_s / 3, progress
+            model,
+            broker,
+            variants,
+            durations.rounds,
+            durations.ceiling_s / 3,
+            durations.short_s,
+            progress,
         )
         scaling = [by_variant[f"{count} workers"] for count in range(1, workers + 1)]
         capacity = scaling[-1]["throughput_fps"]

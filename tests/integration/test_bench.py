@@ -54,11 +54,12 @@ def test_quick_bench_reports_every_section(tmp_path, test_data):
         assert row["throughput_fps"] > 0 and 0 < row["efficiency"] < 2
         assert row["latency_ms"]["p50"] > 0 and row["received"] > 0
         assert any(name.startswith("edgeeye-w0") for name in row["cpu_share"])
-        # Each round's run is set against the ceiling measured in that round.
+        # Each round's run is set against the ceiling measured in that round, and its
+        # workers' pace against the bare pace measured just before it.
         assert len(row["per_round"]) == row["rounds"] >= 1
-        assert all(
-            r["ceiling_fps"] > 0 and 0 < r["worker_efficiency"] < 2 for r in row["per_round"]
-        )
+        for run in row["per_round"]:
+            assert run["ceiling_fps"] > 0 and run["bare_pace_fps"] > 0
+            assert 0 < run["worker_efficiency"] < 2
     designs = report["baselines"]["640x480"]
     assert set(designs) == {
         "thread_and_queue",
