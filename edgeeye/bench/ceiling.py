@@ -4,10 +4,22 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import replace
 
 from edgeeye.bench.common import BenchModel, infer_frame, rate_for, synthetic_frames
 from edgeeye.inference.runner import open_model
+
+
+def _infer_step(model: BenchModel, width: int, height: int) -> Callable[[int], None]:
+    """One preprocess + invoke of the i-th synthetic frame on a fresh one-thread interpreter."""
+    classifier = open_model(replace(model.spec, threads=1))
+    frames = synthetic_frames(width, height)
+
+    def step(i: int) -> None:
+        infer_frame(classifier, frames[i % len(frames)], model.size)
+
+    return step
 
 
 def single_core_rate(model: BenchModel, width: int, height: int, seconds: float) -> float:
@@ -16,12 +28,7 @@ def single_core_rate(model: BenchModel, width: int, height: int, seconds: float)
     The best of three runs: on a shared machine a run can only be slowed down, never sped up,
     so the fastest is the closest to what the core can do.
     """
-    classifier = open_model(replace(model.spec, threads=1))
-    frames = synthetic_frames(width, height)
-
-    def step(i: int) -> None:
-        infer_frame(classifier, frames[i % len(frames)], model.size)
-
+    step = _infer_step(model, width, height)
     return max(rate_for(seconds / 3, step) for _ in range(3))
 
 
@@ -33,18 +40,10 @@ def bare_pace(model: BenchModel, width: int, height: int, seconds: float) -> flo
     length) is set against: a best of three one-second runs catches the machine at its
     fastest moment, which a 20-second run of anything cannot match.
     """
-    classifier = open_model(replace(model.spec, threads=1))
-    frames = synthetic_frames(width, height)
+    step = _infer_step(model, width, height)
     usable = os.sched_getaffinity(0)
     os.sched_setaffinity(0, {min(usable)})
     try:
-        for index in range(5):
-            infer_frame(classifier, frames[index % len(frames)], model.size)
-        done = 0
-        started, cpu_started = time.perf_counter(), time.thread_time()
-        while time.perf_counter() - started < seconds:
-            infer_frame(classifier, frames[done % len(frames)], model.size)
-            done += 1
-        return done / max(time.thread_time() - cpu_started, 1e-9)
+        return rate_for(seconds, step, per=time.thread_time)
     finally:
         os.sched_setaffinity(0, usable)

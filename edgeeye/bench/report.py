@@ -165,7 +165,8 @@ def _pipeline_lines(report: dict[str, Any]) -> list[str]:
         lines.append(
             f"{'':>8}   workers had {row['worker_cores']} cores and ran at"
             f" {_fmt(row['worker_efficiency'])} of the bare pace on them (median of"
-            f" {row['rounds']} rounds, each against its own ceiling); main process"
+            f" {row['rounds']} rounds, each against the bare pace measured just before it);"
+            f" main process"
             f" {_fmt(row['main_us_per_result'])} us of CPU per result"
         )
     if "on_change" in report:

@@ -89,7 +89,6 @@ def test_status_is_retained_online_then_offline(
     assert offline[0].payload == b"offline" and offline[0].retain
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def _scheduling(pid: int) -> tuple[str, set[int], set[int]]:
     """(name, the scheduling policies of its threads, the cores it may run on)."""
     name = Path(f"/proc/{pid}/comm").read_text().strip()
@@ -117,9 +116,8 @@ def test_workers_are_pinned_and_the_rest_yields_to_them(
     # log listener) wait for a free core instead.
     assert by_name["edgeeye-capture"][0] == {os.SCHED_BATCH}
     main_policies = seen[main][1]
-    assert (
-        main_policies == {os.SCHED_BATCH} and len(list(Path(f"/proc/{main}/task").iterdir())) >= 3
-    )
+    assert main_policies == {os.SCHED_BATCH}
+    assert len(list(Path(f"/proc/{main}/task").iterdir())) >= 3
     appliance.signal(signal.SIGTERM)
     assert appliance.wait(15) == 0, appliance.stderr
 
