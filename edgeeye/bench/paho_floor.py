@@ -6,8 +6,10 @@ published in the fair fight, and the CPU of the process per acknowledged message
 measured, the thread that writes the pipe excepted.  Two ways of driving paho, in
 alternating rounds, medians:
 
-- ``loop_start``: paho's own network thread, as edgeeye uses it (reconnects with backoff);
-- ``one thread``: the woken thread drives paho's socket itself (``loop_read``,
+- ``loop_start``: paho's own network thread (as the fair thread pool uses it, and edgeeye
+  did until its publisher thread served the socket);
+- ``network loop``: edgeeye's way (``mqtt.network``): the woken thread waits on the pipe
+  and paho's socket in one selector and drives the socket itself (``loop_read``,
   ``loop_write``, ``loop_misc``), with no hand-off between threads.
 
 And a third figure, the thread woken by the pipe that does nothing else: what one wake-up
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 import os
 import resource
-import select
+import selectors
 import statistics
 import threading
 import time
@@ -28,6 +30,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from edgeeye.mqtt.network import Backoff, NetworkLoop
 from edgeeye.tools.local_broker import LocalBroker
 
 #: About the size of a classifier's result payload (three labels, scores, timings).
@@ -127,32 +130,31 @@ def _loop_start(broker: LocalBroker, rate: float, seconds: float) -> float:
     return cost
 
 
-def _one_thread(broker: LocalBroker, rate: float, seconds: float) -> float:
+def _network_loop(broker: LocalBroker, rate: float, seconds: float) -> float:
     trial = _Trial(rate, seconds)
     client = trial.connect(broker)
+    selector = selectors.DefaultSelector()
+    network = NetworkLoop(client, selector, Backoff(), lambda _client, _userdata: None)
+    network.own()
     while not client.is_connected():
-        client.loop(0.05)
-    publish = trial.publisher(client)  # written to the socket at once, by this thread
-    sock = client.socket()
-    assert sock is not None, "connected above"
-    poller = select.epoll()
-    poller.register(trial.reader, select.EPOLLIN)
-    poller.register(sock.fileno(), select.EPOLLIN)
+        network.run_for(0.05)
+    publish = trial.publisher(client)  # written by this thread at the end of the pass
+    selector.register(trial.reader, selectors.EVENT_READ, trial)
     trial.begin()
     ended = False
     deadline = time.monotonic() + seconds + 10
     while (not ended or trial.acked < trial.sent) and time.monotonic() < deadline:
-        for fd, _ in poller.poll(1.0):
-            if fd == trial.reader:
-                ended = _read_marks(trial.reader, publish) or ended
-            else:
-                client.loop_read(100)
-        if client.want_write():
-            client.loop_write()
-        client.loop_misc()
-    poller.close()
+        events = selector.select(network.next_due(time.monotonic()))
+        if any(key.data is trial for key, _ in events):
+            ended = _read_marks(trial.reader, publish) or ended
+        network.serve(events, time.monotonic())
+        network.flush()
+    selector.unregister(trial.reader)
     cost = trial.finish(trial.acked)
     client.disconnect()
+    network.run_for(0.05)
+    network.close(1.0)
+    selector.close()
     return cost
 
 
@@ -174,7 +176,7 @@ def measure(
     progress: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Median CPU per message (us) of each way, at ``rate`` messages/s."""
-    ways = {"loop_start": _loop_start, "one_thread": _one_thread, "wake_only": _wake_only}
+    ways = {"loop_start": _loop_start, "network_loop": _network_loop, "wake_only": _wake_only}
     figures: dict[str, list[float]] = {name: [] for name in ways}
     for index in range(rounds):
         order = list(ways) if index % 2 == 0 else list(reversed(ways))

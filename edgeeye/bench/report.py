@@ -60,8 +60,8 @@ def _fair_lines(fight: dict[str, Any]) -> list[str]:
     if floor is not None:
         lines.append(
             f"bare paho-mqtt at {floor['rate_per_s']:.0f} messages/s, QoS 1, CPU per message:"
-            f" loop_start thread {floor['loop_start_us']:.0f} us, one thread driving the"
-            f" socket {floor['one_thread_us']:.0f} us; a wake-up alone"
+            f" loop_start thread {floor['loop_start_us']:.0f} us, edgeeye's network loop"
+            f" (one thread serves the socket) {floor['network_loop_us']:.0f} us; a wake-up alone"
             f" {floor['wake_only_us']:.0f} us"
         )
     return lines

@@ -1,9 +1,10 @@
 """What the broker has acknowledged: results counted, outbox rows that may be deleted.
 
-paho calls ``on_publish`` from its network thread, sometimes before ``publish()`` has
-returned the message id to us, hence the early-acks set.  The lock is never held while
-calling into paho: paho holds its own lock around ``on_publish``, so holding ours around
-``publish()`` would deadlock.
+paho calls ``on_publish`` from the thread that serves its socket (the publisher thread),
+which may read an acknowledgement before another thread's ``publish()`` (the snapshot
+encoder's) has returned the message id to it, hence the early-acks set.  The lock is
+never held while calling into paho: paho holds its own lock around ``on_publish``, so
+holding ours around ``publish()`` would deadlock.
 """
 
 from __future__ import annotations

@@ -116,15 +116,9 @@ def _not_for_mqtt(char: str) -> bool:
     )
 
 
-def network_thread_alive(client: mqtt.Client) -> bool:
-    """Whether the thread ``loop_start`` made is running (connected or retrying)."""
-    network = client._thread  # paho keeps it private and offers no public handle
-    return network is not None and network.is_alive()
-
-
 def drop_link(client: mqtt.Client) -> None:
-    """Shut the client's socket under it: paho's network thread sees the connection lost
-    and reconnects as it would after any other loss (``disconnect()`` would stop it)."""
+    """Shut the client's socket under it: the thread serving it sees the connection lost
+    and reconnects as after any other loss (``disconnect()`` would end the session)."""
     sock = client.socket()
     if isinstance(sock, socket.socket):  # a TLS socket is one too
         with contextlib.suppress(OSError):

@@ -1,4 +1,4 @@
-"""Remote commands as they arrive, in paho's network thread: admitted, applied or refused.
+"""Remote commands as they arrive, in the publisher thread: admitted, applied or refused.
 
 What a command means is ``publish.remote_control``'s; this is the desk that receives them:
 it drops what exceeds the command rate (counted, reported once per stats interval), answers

@@ -1,6 +1,7 @@
 """The state of our connection to the broker, said once per outage, in words that help.
 
-paho reconnects by itself (``reconnect_delay_set``); this decides what to log, and turns
+The network loop reconnects by paho's backoff rule (``mqtt.network``); this sets the
+delays, decides what to log, and turns
 the refusals no retry can fix (bad credentials, an untrusted certificate) into
 ``BrokerRefusal`` events for the supervisor, which stops the appliance with exit 7.
 """
@@ -18,6 +19,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.reasoncodes import ReasonCode
 
 from edgeeye.config.sections import MqttConfig
+from edgeeye.mqtt.network import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +38,12 @@ _REFUSED_FOR_GOOD = {134, 135}  # bad user name or password, not authorized
 class BrokerLink:
     """paho's connection callbacks' bookkeeping, for one client."""
 
-    def __init__(self, settings: MqttConfig, refused: Callable[[BrokerRefusal], None]) -> None:
+    def __init__(
+        self, settings: MqttConfig, refused: Callable[[BrokerRefusal], None], backoff: Backoff
+    ) -> None:
         self._settings = settings
         self._refused = refused
+        self._backoff = backoff
         self._unreachable_logged = False
         self._connected_once = False  # since the last loss: a disconnect before it is a refusal
 
@@ -73,7 +78,7 @@ class BrokerLink:
                 )
             )
             return
-        # paho retries with backoff by itself; say so once per outage, not at every try.
+        # The network loop retries with backoff; say so once per outage, not at every try.
         if not self._unreachable_logged:
             self._unreachable_logged = True
             reason = (error.strerror or str(error)) if isinstance(error, OSError) else "unknown"
@@ -88,12 +93,12 @@ class BrokerLink:
                 hint,
             )
 
-    def disconnected(self, client: mqtt.Client, reason_code: ReasonCode) -> None:
+    def disconnected(self, reason_code: ReasonCode) -> None:
         """From on_disconnect, unless we are the ones leaving."""
         if self._connected_once:
             self._connected_once = False
             log.warning("lost the broker %s (%s); reconnecting", self.broker, reason_code)
-            self.set_reconnect_delay(client)
+            self.restart_backoff()
         elif not self._unreachable_logged:
             # The TCP connection worked but the broker hung up before answering: most often
             # a TLS port spoken to in plain MQTT.  Once per outage, not at every retry.
@@ -105,11 +110,7 @@ class BrokerLink:
                 reason_code,
             )
 
-    def set_reconnect_delay(self, client: mqtt.Client) -> None:
-        # paho doubles the delay per failed attempt; a random start per outage keeps a fleet
-        # from reconnecting in lockstep after the broker restarts.
-        client.reconnect_delay_set(
-            # paho's annotation says int; its backoff arithmetic takes any number.
-            min_delay=random.uniform(0.5, 1.5),  # type: ignore[arg-type]
-            max_delay=self._settings.reconnect_max_s,  # type: ignore[arg-type]
-        )
+    def restart_backoff(self) -> None:
+        # The delay doubles per failed attempt; a random start per outage keeps a fleet from
+        # reconnecting in lockstep after the broker restarts.
+        self._backoff.restart(random.uniform(0.5, 1.5), self._settings.reconnect_max_s)

@@ -1,7 +1,8 @@
-"""Callbacks paho runs in its network thread, made unable to kill it.
+"""Callbacks paho runs in the thread that serves its socket, made unable to kill it.
 
-paho re-raises what a callback raises (unless ``suppress_exceptions``), and its network
-thread dies with it: nothing reconnects, and results handed over afterwards never leave.
+paho re-raises what a callback raises (unless ``suppress_exceptions``), and the thread
+serving its socket (the appliance's publisher thread; paho's own in ``watch``) dies with
+it: nothing reconnects, and results handed over afterwards never leave.
 Every callback we give paho goes through ``guarded``, which logs what escaped (once per
 callback and kind of error, so a flood of bad input costs one line) and returns.
 """

@@ -1,8 +1,10 @@
 """The publisher thread: worker results in, MQTT messages out.
 
 Runs in the main process.  It reads every worker's result pipe (``result_pipes``), turns
-results into JSON and hands them to paho-mqtt, whose own network thread (``loop_start``)
-connects, reconnects with backoff and jitter, and delivers the last will if we vanish.
+results into JSON and hands them to paho-mqtt, and drives paho's socket itself
+(``network``): one wait for results and acknowledgements, no hand-off to another thread.
+paho connects, keeps the connection alive, re-sends what was not acknowledged and leaves
+the last will if we vanish; the network loop reconnects with backoff and jitter.
 
 Which results are sent is the publish policy's decision (``publish.policy``); a change may
 bring a snapshot (``publish.snapshots``).  While the broker cannot take results
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import selectors
 import threading
 import time
 from collections.abc import Callable
@@ -36,12 +39,12 @@ from edgeeye.mqtt.client import (
     drop_link,
     make_client,
     message_properties,
-    network_thread_alive,
 )
 from edgeeye.mqtt.commands import CommandDesk
 from edgeeye.mqtt.connection import BrokerLink, BrokerRefusal
 from edgeeye.mqtt.discovery_desk import DiscoveryDesk
 from edgeeye.mqtt.guard import CallbackGuard
+from edgeeye.mqtt.network import Backoff, NetworkLoop
 from edgeeye.mqtt.outbox import Outbox
 from edgeeye.mqtt.presence_desk import PresenceDesk
 from edgeeye.mqtt.result_pipes import ResultPipes
@@ -68,9 +71,12 @@ MAX_QUEUED_MESSAGES = 10_000
 #: so at most this many live only in memory if the broker stalls and we are then killed.
 MAX_UNACKED = 200
 
-#: With nothing arriving, the publisher thread looks at its stop, hand-over and outbox
-#: this often; each look is a wake-up of an idle appliance.
+#: With nothing arriving, the publisher thread looks at its stop, hand-over, outbox and
+#: keepalive this often; each look is a wake-up of an idle appliance.
 IDLE_WAIT_S = 1.0
+#: Longest a connection try may still take when the publisher stops (paho's
+#: ``connect_timeout`` is 5 s).
+CONNECT_TRY_S = 6.0
 
 #: What the publisher thread tells the supervisor: workers' ready and failure messages
 #: (read from their pipes), and a broker refusal no retry can fix.
@@ -101,7 +107,7 @@ class Publisher:
         self._counts = counts
         self._source_names = source_names
         self.events = events
-        self._pipes = ResultPipes()
+        self._selector = selectors.DefaultSelector()
         self._draining = threading.Event()
         self._detaching = threading.Event()
         self._thread = threading.Thread(target=self._run, name="edgeeye.publisher", daemon=True)
@@ -109,7 +115,8 @@ class Publisher:
         self._started = time.monotonic()
         self._fps = RateMeter(self._started)
         self.deliveries = Deliveries()
-        self._link = BrokerLink(config.mqtt, self.events.put)
+        self._backoff = Backoff()
+        self._link = BrokerLink(config.mqtt, self.events.put, self._backoff)
         self.results_received = 0
         self.policy = PublishPolicy(LiveSettings.from_config(config, task))
         self.presence = PresenceDesk(config, self._send_presence)
@@ -126,6 +133,13 @@ class Publisher:
         )
         self.callback_guard = CallbackGuard()
         self._client = self._make_client()
+        self._network = NetworkLoop(
+            self._client,
+            self._selector,
+            self._backoff,
+            self.callback_guard(self._link.connect_failed),
+        )
+        self._pipes = ResultPipes(self._selector, self._network.wake)
 
     # -- MQTT client -----------------------------------------------------------------
 
@@ -138,18 +152,17 @@ class Publisher:
             retain=True,
             properties=message_properties(self._config.mqtt, TEXT, will=True),
         )
-        self._link.set_reconnect_delay(client)
+        self._link.restart_backoff()
         client.max_queued_messages_set(MAX_QUEUED_MESSAGES)
         # paho's own window (20 by default) would hold back what ours lets through, and
         # walk its queue on every acknowledgement.
         client.max_inflight_messages_set(2 * MAX_UNACKED)  # results, and the rest besides
-        # Nothing a callback raises may end paho's network thread (see mqtt.guard); paho's
+        # Nothing a callback raises may end the publisher thread (see mqtt.guard); paho's
         # own suppression is the second line, should a callback ever be set unguarded.
         client.suppress_exceptions = True
         guard = self.callback_guard
         client.on_connect = guard(self._on_connect)
         client.on_disconnect = guard(self._on_disconnect)
-        client.on_connect_fail = guard(self._link.connect_failed)
         client.on_publish = guard(self.deliveries.on_publish)
         client.on_message = guard(self.commands.on_message)
         return client
@@ -209,7 +222,7 @@ class Publisher:
         _props: Properties | None,
     ) -> None:
         if not self._draining.is_set():
-            self._link.disconnected(client, reason_code)
+            self._link.disconnected(reason_code)
 
     @property
     def results_published(self) -> int:
@@ -221,8 +234,7 @@ class Publisher:
         self._client.connect_async(
             self._config.mqtt.host, self._config.mqtt.port, self._config.mqtt.keepalive
         )
-        self._client.loop_start()
-        self._thread.start()
+        self._thread.start()  # it connects, as the owner of the network loop
 
     def hand_over(self, successor: Publisher, timeout: float = 5.0) -> None:
         """Give the workers' pipes and the counters to ``successor``, start it, and leave.
@@ -231,6 +243,7 @@ class Publisher:
         the pipes, which nobody reads until the successor takes them.
         """
         self._detaching.set()
+        self._network.wake()
         self._thread.join(timeout)
         pipes = self._pipes.take_all()
         self.stop(timeout)
@@ -256,14 +269,22 @@ class Publisher:
         """
         deadline = time.monotonic() + timeout
         self._draining.set()
-        self._thread.join(max(0.1, deadline - time.monotonic() - 1.0))
+        self._network.wake()
+        if self._thread.ident is not None:
+            self._thread.join(max(0.1, deadline - time.monotonic() - 1.0))
+        if self._thread.is_alive():
+            log.error("the publisher thread did not stop; results left in the pipes are lost")
+            self._network.close(0.0)
+            self._outbox.close()
+            return
+        self._network.own()  # the thread has ended: from here this one serves the socket
         if (last_change := self.policy.flush(time.monotonic())) is not None:
             self._send_result(last_change)
         while self._outbox.rows and self._client.is_connected():
             if time.monotonic() > deadline - 1.5:
                 break
             self._flush_outbox()
-            time.sleep(0.02)
+            self._network.run_for(0.02)
         # Results first, so the last stats count every acknowledged result.
         self._wait_delivered(deadline - 0.5)
         self._remove_acknowledged_rows()
@@ -271,48 +292,52 @@ class Publisher:
         self._publish_stats()
         info = self._send("status", STATUS_OFFLINE, content_type=TEXT, retain=True)
         self.deliveries.track(info)
-        if self._client.is_connected():
-            info.wait_for_publish(max(0.1, deadline - time.monotonic()))
+        while self._client.is_connected() and not info.is_published():
+            if time.monotonic() > deadline:
+                break
+            self._network.run_for(0.02)
+        self._network.stop_trying()
         self._client.disconnect()
-        self._client.loop_stop()
+        self._network.run_for(0.05)  # the DISCONNECT, so that the broker drops the last will
+        self._network.close(CONNECT_TRY_S)
         self._remove_acknowledged_rows()
         self._outbox.close()
 
     def health_problem(self) -> str | None:
         """Why results could not reach the broker or the outbox any more; None while the
-        publisher thread and paho's network thread (connected or retrying) are alive."""
+        publisher thread, which also serves the connection (up or retrying), is alive."""
         ended = self._thread.ident is not None and not self._thread.is_alive()
         if ended and not (self._draining.is_set() or self._detaching.is_set()):
             return "the publisher thread has died"
-        return None if network_thread_alive(self._client) else "the MQTT network thread has died"
+        return None
 
     def _link_up(self) -> bool:
-        """Connected, with a network thread to carry what we hand over."""
-        return self._client.is_connected() and network_thread_alive(self._client)
+        return self._client.is_connected()
 
     def _wait_delivered(self, deadline: float) -> None:
         while time.monotonic() < deadline and self._client.is_connected():
             if not self._client._out_messages:  # paho's own queue of unacknowledged messages
                 return
-            time.sleep(0.02)
+            self._network.run_for(0.02)
 
     # -- the thread --------------------------------------------------------------------
 
     def _run(self) -> None:
+        self._network.own()
         next_stats = time.monotonic() + self._config.mqtt.stats_interval
         while not self._detaching.is_set():
-            reading = bool(self._pipes)
-            if not reading and self._draining.is_set():
+            if not self._pipes and self._draining.is_set():
                 return
             now = time.monotonic()
             dues = [
                 d for d in (self.policy.next_due(now), self.presence.next_due(now)) if d is not None
             ]
-            wait = max(0.0, min([IDLE_WAIT_S, next_stats - now, *dues]))
-            for pipe in self._pipes.ready(wait):
+            dues += [IDLE_WAIT_S, next_stats - now, self._network.next_due(now)]
+            wait = max(0.0, min(dues))
+            events = self._selector.select(wait)
+            for pipe in self._pipes.ready(events):
                 self._receive(self._pipes.read(pipe))
-            if not reading:
-                self._pipes.wait_added(min(wait, 0.2))  # no workers yet: they are starting
+            self._network.serve(events, time.monotonic())
             outgoing = self.policy.tick(time.monotonic())
             if outgoing is not None:
                 self._send_result(outgoing)
@@ -323,12 +348,13 @@ class Publisher:
                 self.commands.report_dropped()
                 self._publish_stats()
                 next_stats += self._config.mqtt.stats_interval
+            self._network.flush()  # what this pass published, in one go
 
     def _drop_silent_link(self, now: float) -> None:
         """A half-open link (packets silently lost, the TCP connection still up) is seen by
         paho's keepalive only after about twice ``mqtt.keepalive``.  Results waiting that
-        long without an acknowledgement say the same sooner: the socket is shut, paho
-        reconnects with its own backoff, and meanwhile results go to the outbox."""
+        long without an acknowledgement say the same sooner: the socket is shut, the network
+        loop reconnects with backoff, and meanwhile results go to the outbox."""
         silent = self.deliveries.silent_for(now)
         if silent < self._config.mqtt.keepalive or not self._client.is_connected():
             return
@@ -387,7 +413,8 @@ class Publisher:
         self.deliveries.track(info, RESULT)
 
     def _publish_snapshot(self, snapshot: Snapshot) -> bool:
-        """From the encoder thread (paho's publish is thread-safe)."""
+        """From the encoder thread (paho's publish is thread-safe; the network loop is
+        woken to write it)."""
         settings = self._config.snapshot
         info = self._client.publish(
             self._config.topic("snapshot"),

@@ -2,9 +2,10 @@
 
 Each worker alone writes its own pipe, so a killed worker ends its pipe (EOF) and cannot
 wedge the others.  The worker pool adds a pipe on the main thread as it starts a worker;
-the publisher thread waits on all of them and reads whichever is ready.  The pipes stay
-registered with one selector (epoll on Linux) rather than being registered anew for every
-wait, which for each result would cost more than reading it.
+the publisher thread waits on all of them, and on paho's socket (``mqtt.network``), and
+reads whichever is ready.  The pipes stay registered with that one selector (epoll on
+Linux) rather than being registered anew for every wait, which for each result would cost
+more than reading it.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import logging
 import selectors
 import threading
+from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
 from typing import cast
 
@@ -21,26 +23,20 @@ log = logging.getLogger(__name__)
 
 
 class ResultPipes:
-    """The pipes still open, by worker id."""
+    """The pipes still open, by worker id, registered with the publisher thread's
+    ``selector``; ``wake`` makes that thread's wait return when a pipe is added."""
 
-    def __init__(self) -> None:
+    def __init__(self, selector: selectors.BaseSelector, wake: Callable[[], None]) -> None:
         self._pipes: dict[Connection, int] = {}
         self._lock = threading.Lock()
-        self._selector = selectors.DefaultSelector()
-        self._added = threading.Event()
+        self._selector = selector
+        self._wake = wake
 
     def add(self, worker_id: int, pipe: Connection) -> None:
         with self._lock:
             self._pipes[pipe] = worker_id
-            self._selector.register(pipe, selectors.EVENT_READ)
-        self._added.set()
-
-    def wait_added(self, timeout: float) -> None:
-        """Return when a pipe is added (at once if one was since the last call), or after
-        ``timeout`` s: before the first worker starts there is nothing to select on, and
-        its ready message must not wait for the end of a sleep."""
-        self._added.wait(timeout)
-        self._added.clear()
+            self._selector.register(pipe, selectors.EVENT_READ, self)
+        self._wake()  # its ready message must not wait for the end of the current wait
 
     def take_all(self) -> dict[Connection, int]:
         """Every open pipe, now no longer read here (a successor publisher adds them)."""
@@ -54,15 +50,11 @@ class ResultPipes:
         with self._lock:
             return bool(self._pipes)
 
-    def ready(self, timeout: float) -> list[Connection]:
-        """The pipes with a message (or an end) waiting, after at most ``timeout`` s."""
+    def ready(self, events: Sequence[tuple[selectors.SelectorKey, int]]) -> list[Connection]:
+        """The pipes among what a wait on the selector returned: a message (or an end) is
+        waiting on each.  One taken away since is skipped."""
         with self._lock:
-            if not self._pipes:
-                return []
-        # A pipe added meanwhile is seen from the next wait; one taken away is skipped.
-        events = self._selector.select(timeout)
-        with self._lock:
-            ready = [cast(Connection, key.fileobj) for key, _ in events]
+            ready = [cast(Connection, key.fileobj) for key, _ in events if key.data is self]
             return [pipe for pipe in ready if pipe in self._pipes]
 
     def read(self, pipe: Connection) -> WorkerMessage | None:

@@ -2,8 +2,8 @@
 
 Progress means frames were classified recently, not merely that the main loop turns: a
 wedged camera or frozen workers stop the watchdog pings, and systemd (``WatchdogSec``)
-restarts the service.  So does a way out that is broken: a publisher whose thread or
-MQTT network thread has died is never healthy, whatever the frames do.  A capture
+restarts the service.  So does a way out that is broken: a publisher whose thread (which
+also serves the MQTT connection) has died is never healthy, whatever the frames do.  A capture
 waiting out its retry delay counts as progress, since the supervisor is doing what it
 should about it.  Without ``$NOTIFY_SOCKET`` (not under
 systemd, or no ``NotifyAccess``) every notification is a no-op.
@@ -77,7 +77,7 @@ class Liveness:
         broken: str | None = None,
     ) -> bool:
         """Record the count; ping the watchdog if progress is recent and nothing is
-        ``broken`` (why results can no longer leave, e.g. a dead MQTT network thread);
+        ``broken`` (why results can no longer leave, e.g. a dead publisher thread);
         True when healthy."""
         now = time.monotonic()
         if frames_classified != self._last_count:

@@ -124,7 +124,7 @@ def test_quick_bench_reports_every_section(tmp_path, test_data):
     assert "the fair fight" in completed.stdout
     floor = fight["paho_floor"]
     assert floor["rate_per_s"] == pytest.approx(fight["edgeeye"]["throughput_fps"], abs=0.1)
-    assert floor["loop_start_us"] > 0 and floor["one_thread_us"] > 0 and floor["wake_only_us"] > 0
+    assert floor["loop_start_us"] > 0 and floor["network_loop_us"] > 0 and floor["wake_only_us"] > 0
     assert "bare paho-mqtt at" in completed.stdout
     assert all(row["main_us_per_result"] > 0 for row in report["scaling"])
     quiet = report["on_change"]

@@ -1,39 +1,43 @@
-"""The publisher's health, as the watchdog sees it, against a real broker: alive while
-paho's network thread is, connected or retrying; broken when that thread is gone."""
+"""The publisher's health, as the watchdog sees it, against a real broker: alive while the
+publisher thread, which also serves paho's socket, runs, connected or retrying; broken
+when that thread is gone."""
 
 from __future__ import annotations
 
-import queue
 import time
 
+import pytest
+
 from edgeeye.config.app import AppConfig
-from edgeeye.mqtt.publisher import Publisher
-from edgeeye.publish.stats import PipelineCounts
+from tests.support.publisher import started_publisher, wait_for
 
 
-def _wait(predicate, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return predicate()
+class _Broken(RuntimeError):
+    pass
 
 
-def test_a_dead_network_thread_is_a_health_problem_and_a_retrying_one_is_not(
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_dead_publisher_thread_is_a_health_problem_and_a_retrying_link_is_not(
     broker, subscriber_factory, private_state
 ):
     config = AppConfig.model_validate({"mqtt": {"host": broker.host, "port": broker.port}})
     subscriber = subscriber_factory(broker, "edgeeye/edgeeye/status")
-    publisher = Publisher(config, "model", PipelineCounts, queue.Queue())
-    publisher.start()
-    try:
+    with started_publisher(config) as publisher:
         subscriber.collect(lambda r: any(m.payload == b"online" for m in r), 10)
         assert publisher.health_problem() is None
 
-        broker.stop()  # paho retries in the background: that is not a problem
-        assert _wait(lambda: not publisher._client.is_connected())
+        broker.stop()  # the publisher thread retries in the background: not a problem
+        assert wait_for(lambda: not publisher._client.is_connected(), 10)
+        time.sleep(1.5)  # a failed try or two
         assert publisher.health_problem() is None
 
-        publisher._client.loop_stop()  # what an exception escaping a callback used to do
-        assert publisher.health_problem() == "the MQTT network thread has died"
-    finally:
-        publisher.stop(2.0)
+        broker.start()  # and it comes back by itself
+        assert wait_for(publisher._client.is_connected, 15)
+        assert publisher.health_problem() is None
+
+        def tick(_now: float) -> None:
+            raise _Broken("what a bug of ours in the thread would do")
+
+        publisher.policy.tick = tick  # type: ignore[method-assign]
+        assert wait_for(lambda: publisher.health_problem() is not None, 10)
+        assert publisher.health_problem() == "the publisher thread has died"
