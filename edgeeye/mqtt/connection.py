@@ -62,6 +62,7 @@ class BrokerLink:
                 log.error("%s; retrying", line)
             return False
         log.info("connected to broker %s", self.broker)
+        self._backoff.accepted()
         self._unreachable_logged = False
         self._connected_once = True
         return True

@@ -110,7 +110,7 @@ class NetworkLoop:
 
     def wake(self) -> None:
         """Make the owner's wait return (a pipe was added, another thread published)."""
-        with contextlib.suppress(BlockingIOError, OSError):
+        with contextlib.suppress(OSError):  # full (a wake-up is pending), or closed
             os.write(self._wake_write, b"w")
 
     def _write_wanted(self, _client: mqtt.Client, _userdata: object, _sock: object) -> None:
@@ -179,6 +179,11 @@ class NetworkLoop:
             self.serve(events, time.monotonic())
         self.flush()
 
+    def run_until(self, done: Callable[[], bool], deadline: float) -> None:
+        """Serve the socket until ``done()``, the connection is lost, or ``deadline``."""
+        while self._client.is_connected() and not done() and time.monotonic() < deadline:
+            self.run_for(0.02)
+
     def _batching(self, now: float) -> bool:
         return now < self._batching_until
 
@@ -188,8 +193,6 @@ class NetworkLoop:
         # TLS may hold decrypted bytes the selector cannot see; paho's own loop reads them.
         while sock is not None and sock is self._client.socket() and _pending(sock):
             self._client.loop_read()
-        if self._client.is_connected():
-            self.backoff.accepted()
 
     # -- connecting --------------------------------------------------------------------------
 

@@ -289,10 +289,7 @@ class Publisher:
         self._publish_stats()
         info = self._send("status", STATUS_OFFLINE, content_type=TEXT, retain=True)
         self.deliveries.track(info)
-        while self._client.is_connected() and not info.is_published():
-            if time.monotonic() > deadline:
-                break
-            self._network.run_for(0.02)
+        self._network.run_until(info.is_published, deadline)
         self._network.stop_trying()
         self._client.disconnect()
         self._network.run_for(0.05)  # the DISCONNECT, so that the broker drops the last will
@@ -313,10 +310,8 @@ class Publisher:
         return self._client.is_connected()
 
     def _wait_delivered(self, deadline: float) -> None:
-        while time.monotonic() < deadline and self._client.is_connected():
-            if not self._client._out_messages:  # paho's own queue of unacknowledged messages
-                return
-            self._network.run_for(0.02)
+        # paho's own queue of unacknowledged messages
+        self._network.run_until(lambda: not self._client._out_messages, deadline)
 
     # -- the thread --------------------------------------------------------------------
 
