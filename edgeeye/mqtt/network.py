@@ -25,6 +25,7 @@ paho queues their packets and calls ``on_socket_register_write``, which wakes th
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import selectors
 import threading
@@ -32,6 +33,8 @@ import time
 from collections.abc import Callable, Sequence
 
 import paho.mqtt.client as mqtt
+
+log = logging.getLogger(__name__)
 
 #: How often keepalive is looked after (``loop_misc``): paho's own thread does it at most
 #: once a second when idle; ``mqtt.keepalive`` is at least 5 s.
@@ -88,6 +91,12 @@ class NetworkLoop:
         self._connect_failed = connect_failed
         self._wake_read, self._wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         selector.register(self._wake_read, selectors.EVENT_READ, self)
+        #: Guards the end: ``close()`` against a connection try that outlives it, and
+        #: ``wake()`` against a pipe already closed (whose number may be reused by then).
+        self._end_lock = threading.Lock()
+        self._pipe_open = True
+        self._try_over = True  # the connector's try, if any, has done all it will do
+        self._abandoned = False  # close() gave up waiting: the try closes what it opened
         self._followed: object | None = None  # paho's socket, as last seen
         self._mask = 0  # what the selector waits for on it (0: not registered)
         self._last_write = 0.0
@@ -110,8 +119,13 @@ class NetworkLoop:
 
     def wake(self) -> None:
         """Make the owner's wait return (a pipe was added, another thread published)."""
-        with contextlib.suppress(OSError):  # full (a wake-up is pending), or closed
-            os.write(self._wake_write, b"w")
+        with self._end_lock:
+            self._wake_unlocked()
+
+    def _wake_unlocked(self) -> None:
+        if self._pipe_open:
+            with contextlib.suppress(OSError):  # full: a wake-up is pending anyway
+                os.write(self._wake_write, b"w")
 
     def _write_wanted(self, _client: mqtt.Client, _userdata: object, _sock: object) -> None:
         # paho calls this when its first queued packet makes the socket want writing; on
@@ -198,11 +212,13 @@ class NetworkLoop:
 
     def _connecting(self) -> bool:
         """Whether a connector thread is at work; once it is done, take over its socket."""
-        connector = self._connector
-        if connector is None:
+        if self._connector is None:
             return False
-        if connector.is_alive():
-            return True
+        # Not ``is_alive()``: the thread wakes us before it has ended, and a wake-up read
+        # while it still looked alive would leave us waiting a full MISC_INTERVAL_S.
+        with self._end_lock:
+            if not self._try_over:
+                return True
         self._connector = None
         if self._client.socket() is None:
             self._next_attempt = None
@@ -216,19 +232,27 @@ class NetworkLoop:
             self._next_attempt = now + self.backoff.next_delay()
         if self._closed or now < self._next_attempt:
             return
+        self._try_over = False
         self._connector = threading.Thread(
             target=self._connect, name="edgeeye.mqtt-connect", daemon=True
         )
         self._connector.start()
 
     def _connect(self) -> None:
-        """The connector thread: one try, as paho's own loop makes it."""
+        """The connector thread: one try, as paho's own loop makes it.  Should ``close()``
+        have stopped waiting for it, the socket it opened is its own to close."""
         try:
             self._client.reconnect()
         except OSError:
-            self._connect_failed(self._client, None)  # inside the except, as paho calls it
+            if not self._closed:  # a try outliving the publisher has nobody left to tell
+                self._connect_failed(self._client, None)  # inside the except, as paho does
         finally:
-            self.wake()
+            with self._end_lock:
+                self._try_over = True
+                if self._abandoned:
+                    self._close_socket()
+                else:
+                    self._wake_unlocked()
 
     def _watch(self) -> None:
         """Wait on paho's socket for what it needs: room to write while packets are left
@@ -272,20 +296,31 @@ class NetworkLoop:
         self._closed = True
 
     def close(self, timeout: float) -> None:
-        """No more tries; wait up to ``timeout`` s for a try under way, then let go."""
+        """No more tries; wait up to ``timeout`` s for a try under way, then let go: a try
+        still hanging (a TLS handshake to a silent peer) closes its own socket when it ends,
+        and can wake nobody any more."""
         self._closed = True
         connector = self._connector
         if connector is not None:
             connector.join(timeout)
         self._forget()
-        sock = self._client.socket()  # connected by a try that ended as we stopped
+        with self._end_lock:
+            if self._try_over:
+                self._close_socket()  # connected by a try that ended as we stopped
+            else:
+                self._abandoned = True
+                log.debug("a connection try is still under way; it closes its own socket")
+            self._pipe_open = False
+            with contextlib.suppress(KeyError, ValueError):
+                self._selector.unregister(self._wake_read)
+            os.close(self._wake_read)
+            os.close(self._wake_write)
+
+    def _close_socket(self) -> None:
+        sock = self._client.socket()
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.close()
-        with contextlib.suppress(KeyError, ValueError):
-            self._selector.unregister(self._wake_read)
-        os.close(self._wake_read)
-        os.close(self._wake_write)
 
 
 def _pending(sock: object) -> bool:

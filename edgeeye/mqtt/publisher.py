@@ -74,9 +74,6 @@ MAX_UNACKED = 200
 #: With nothing arriving, the publisher thread looks at its stop, hand-over, outbox and
 #: keepalive this often; each look is a wake-up of an idle appliance.
 IDLE_WAIT_S = 1.0
-#: Longest a connection try may still take when the publisher stops (paho's
-#: ``connect_timeout`` is 5 s).
-CONNECT_TRY_S = 6.0
 
 #: What the publisher thread tells the supervisor: workers' ready and failure messages
 #: (read from their pipes), and a broker refusal no retry can fix.
@@ -273,7 +270,7 @@ class Publisher:
         if self._thread.ident is not None:
             self._thread.join(max(0.1, deadline - time.monotonic() - 1.0))
         if self._thread.is_alive():
-            log.error("the publisher thread did not stop; results left in the pipes are lost")
+            log.error("the publisher thread did not stop in time; what it had not read is lost")
             self._network.close(0.0)
             self._outbox.close()
             return
@@ -296,7 +293,10 @@ class Publisher:
         self._network.stop_trying()
         self._client.disconnect()
         self._network.run_for(0.05)  # the DISCONNECT, so that the broker drops the last will
-        self._network.close(CONNECT_TRY_S)
+        # A try still under way (a TLS handshake that hangs) may have the time left, no
+        # more: should it outlast that, it closes its own socket (``NetworkLoop.close``).
+        self._network.close(max(0.0, deadline - time.monotonic()))
+        self._selector.close()
         self._remove_acknowledged_rows()
         self._outbox.close()
 

@@ -96,6 +96,10 @@ class LocalBroker:
         return path
 
     def start(self, timeout: float = 10.0) -> LocalBroker:
+        """Start mosquitto and wait until it takes connections; already running, nothing
+        (``with LocalBroker().start()`` must not leave a second mosquitto behind)."""
+        if self._process is not None and self._process.poll() is None:
+            return self
         binary = find_mosquitto()
         if binary is None:
             raise ResourceError("mosquitto: not installed (apt-get install mosquitto)")

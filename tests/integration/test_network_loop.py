@@ -5,17 +5,26 @@ must not cost, against a real mosquitto and real sockets.
   connector thread: results keep moving to the outbox meanwhile;
 - a message another thread publishes (the snapshot encoder, a reload) wakes the publisher
   thread, even when nothing else would wake it for a long time;
-- with results flowing, every acknowledgement is still read and counted.
+- with results flowing, every acknowledgement is still read and counted;
+- a try that ends wakes the publisher thread, which takes its socket over at once;
+- a try that outlives the stop closes what it opened and writes into nobody's descriptor.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing
+import os
+import queue
 import socket
+import ssl
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from multiprocessing.connection import Connection
+from pathlib import Path
 
 import pytest
 
@@ -23,6 +32,7 @@ from edgeeye.config.app import AppConfig
 from edgeeye.mqtt import network, publisher
 from edgeeye.mqtt.publisher import Publisher
 from edgeeye.pipeline.messages import Result
+from edgeeye.publish.stats import PipelineCounts
 from tests.support.certificates import make_certificates
 from tests.support.publisher import started_publisher, wait_for
 
@@ -39,13 +49,28 @@ def _result(sequence: int) -> Result:
 
 
 @pytest.fixture
-def silent_port() -> Iterator[int]:
-    """A port whose listener takes connections into its backlog and never says a word."""
+def silent_listener() -> Iterator[socket.socket]:
+    """A listener that takes connections into its backlog and never says a word; closing
+    it resets them."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(8)
-    yield listener.getsockname()[1]
+    yield listener
     listener.close()
+
+
+@pytest.fixture
+def silent_port(silent_listener) -> int:
+    return silent_listener.getsockname()[1]
+
+
+@pytest.fixture
+def certificates(tmp_path) -> dict[str, Path]:
+    return make_certificates(tmp_path / "tls")
+
+
+def _tls_config(port: int, files: dict[str, Path]) -> AppConfig:
+    return AppConfig.model_validate({"mqtt": {"port": port, "tls": {"ca_file": str(files["ca"])}}})
 
 
 def _feed(publisher_under_test: Publisher) -> Connection:
@@ -55,12 +80,9 @@ def _feed(publisher_under_test: Publisher) -> Connection:
 
 
 def test_results_reach_the_outbox_while_a_connection_try_hangs(
-    silent_port, tmp_path, private_state
+    silent_port, certificates, private_state
 ):
-    files = make_certificates(tmp_path / "tls")
-    config = AppConfig.model_validate(
-        {"mqtt": {"port": silent_port, "tls": {"ca_file": str(files["ca"])}}}
-    )
+    config = _tls_config(silent_port, certificates)
     with started_publisher(config) as under_test:
         writer = _feed(under_test)
         # The connector thread is now inside the TLS handshake, which paho lets run for
@@ -114,3 +136,89 @@ def test_with_results_flowing_every_acknowledgement_is_counted(
         assert wait_for(lambda: under_test.results_published == 300, 10)
         assert under_test.deliveries.unacknowledged == 0
         writer.close()
+
+
+def test_the_end_of_a_try_is_seen_on_the_wake_up_it_sends(broker, private_state, monkeypatch):
+    # The connector wakes the publisher thread as its last act, before the thread has
+    # ended; with the idle and keepalive waits at 60 s, a wake-up mistaken for "still
+    # trying" leaves the CONNECT unsent for a minute.  Busy cores widen that window.
+    monkeypatch.setattr(publisher, "IDLE_WAIT_S", 60.0)
+    monkeypatch.setattr(network, "MISC_INTERVAL_S", 60.0)
+    config = AppConfig.model_validate(
+        {"mqtt": {"host": broker.host, "port": broker.port, "stats_interval": 3600}}
+    )
+    spin = "while True: pass"
+    hogs = [subprocess.Popen([sys.executable, "-c", spin]) for _ in range(2)]
+    try:
+        late = 0
+        for _ in range(30):
+            with started_publisher(config) as under_test:
+                late += not wait_for(under_test._client.is_connected, 3)
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait(5)
+    assert late == 0, f"{late} of 30 connections waited for the next keepalive look"
+
+
+def _open_descriptors() -> dict[str, str]:
+    """This process's descriptors and what each is (the listing's own has gone by then)."""
+    found = {}
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(FileNotFoundError):
+            found[fd] = os.readlink(f"/proc/self/fd/{fd}")
+    return found
+
+
+def _answer_late(listener: socket.socket, files: dict[str, Path]) -> bytes:
+    """Complete the TLS handshake the try has waited in; then everything the client sends
+    until it closes the connection (a timeout if it never does)."""
+    connection, _ = listener.accept()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(files["server"], files["server-key"])
+    received = b""
+    with context.wrap_socket(connection, server_side=True) as tls:
+        tls.settimeout(5.0)
+        while chunk := tls.recv(4096):
+            received += chunk
+    return received
+
+
+@pytest.mark.parametrize("ending", ["reset", "late handshake"])
+def test_a_try_that_outlives_the_stop_closes_its_socket_and_wakes_nobody(
+    ending, silent_listener, certificates, private_state
+):
+    config = _tls_config(silent_listener.getsockname()[1], certificates)
+    before = _open_descriptors()
+    under_test = Publisher(config, "model", PipelineCounts, queue.Queue())
+    under_test.start()
+    assert wait_for(lambda: under_test._network._connector is not None, 5)
+    connector = under_test._network._connector
+    assert connector is not None
+    stopping = time.monotonic()
+    under_test.stop(1.0)
+    # paho gives a handshake 5 s: the stop kept to its own timeout instead.
+    assert time.monotonic() - stopping < 2.5
+    assert connector.is_alive(), "the try ended before the stop: nothing was tested"
+    # New descriptors take the numbers the stop freed (the wake-up pipe's among them).
+    pipes = [os.pipe2(os.O_NONBLOCK) for _ in range(4)]
+    try:
+        if ending == "reset":
+            silent_listener.close()  # resets the connection: the handshake fails
+        else:
+            # The try succeeds after all; the socket it made must be closed by the try
+            # itself (the broker would otherwise hold a session nobody serves).
+            assert _answer_late(silent_listener, certificates) == b""
+        connector.join(10)
+        assert not connector.is_alive()
+        for read_end, _write_end in pipes:
+            with pytest.raises(BlockingIOError):
+                os.read(read_end, 1)  # a byte here: the try woke through a stale number
+        mine = {str(fd) for pipe in pipes for fd in pipe}
+        now_open = _open_descriptors()
+        left_open = {fd: now_open[fd] for fd in now_open.keys() - mine - before.keys()}
+        assert not left_open
+    finally:
+        for pipe in pipes:
+            for fd in pipe:
+                os.close(fd)
