@@ -33,7 +33,7 @@ class CommandDesk:
         config: AppConfig,
         settings: Callable[[], LiveSettings],
         apply: Callable[[LiveSettings], None],
-        answer: Callable[[bytes], None],
+        answer: Callable[[bytes], object],
     ) -> None:
         self.config = config  # replaced on reload
         self._settings = settings

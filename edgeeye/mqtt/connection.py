@@ -19,6 +19,8 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.reasoncodes import ReasonCode
 
 from edgeeye.config.sections import MqttConfig
+from edgeeye.mqtt.acknowledgements import Deliveries
+from edgeeye.mqtt.client import drop_link
 from edgeeye.mqtt.network import Backoff
 
 log = logging.getLogger(__name__)
@@ -110,6 +112,23 @@ class BrokerLink:
                 self.broker,
                 reason_code,
             )
+
+    def drop_if_silent(self, client: mqtt.Client, deliveries: Deliveries, now: float) -> None:
+        """A half-open link (packets silently lost, the TCP connection still up) is seen by
+        paho's keepalive only after about twice ``mqtt.keepalive``.  Results waiting that
+        long without an acknowledgement say the same sooner: the socket is shut, the network
+        loop reconnects with backoff, and meanwhile results go to the outbox."""
+        silent = deliveries.silent_for(now)
+        if silent < self._settings.keepalive or not client.is_connected():
+            return
+        log.warning(
+            "no acknowledgement from the broker for %.0f s (%d messages waiting);"
+            " dropping the link and reconnecting",
+            silent,
+            deliveries.unacknowledged,
+        )
+        deliveries.heard(now)
+        drop_link(client)
 
     def restart_backoff(self) -> None:
         # The delay doubles per failed attempt; a random start per outage keeps a fleet from

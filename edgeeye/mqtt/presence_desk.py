@@ -16,7 +16,7 @@ from edgeeye.config.app import AppConfig
 from edgeeye.pipeline.messages import Result
 from edgeeye.publish.presence import PresenceState, PresenceTracker, event_payload, state_payload
 
-#: (leaf, payload, retain, client or None) -> the message's info, as ``Publisher._send``.
+#: (leaf, payload, retain, client or None) -> the message's info, as ``Sender.send``.
 Send = Callable[[str, bytes, bool, mqtt.Client | None], mqtt.MQTTMessageInfo]
 
 

@@ -8,10 +8,10 @@ the last will if we vanish; the network loop reconnects with backoff and jitter.
 
 Which results are sent is the publish policy's decision (``publish.policy``); a change may
 bring a snapshot (``publish.snapshots``).  While the broker cannot take results
-(disconnected, or too many unacknowledged), they go to the on-disk outbox; once it is back
-the outbox is sent oldest first, and new results join its tail until it is empty, so the
-broker sees them in the order they were made.  With remote control on, ``set/...``
-commands change the live settings (``publish.remote_control``).
+(disconnected, or too many unacknowledged), they go to the on-disk outbox, which is sent
+oldest first once it is back (``result_window``).  Every other message (status, settings,
+stats, presence, snapshots, errors) goes out through ``sender``.  With remote control on,
+``set/...`` commands change the live settings (``publish.remote_control``).
 """
 
 from __future__ import annotations
@@ -30,16 +30,8 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from edgeeye.config.app import AppConfig
 from edgeeye.inference.results import Task
-from edgeeye.mqtt.acknowledgements import OUTBOX_ROW, RESULT, Deliveries
-from edgeeye.mqtt.client import (
-    JPEG,
-    JSON,
-    TEXT,
-    PropertiesCache,
-    drop_link,
-    make_client,
-    message_properties,
-)
+from edgeeye.mqtt.acknowledgements import Deliveries
+from edgeeye.mqtt.client import TEXT, make_client, message_properties
 from edgeeye.mqtt.commands import CommandDesk
 from edgeeye.mqtt.connection import BrokerLink, BrokerRefusal
 from edgeeye.mqtt.discovery_desk import DiscoveryDesk
@@ -48,6 +40,8 @@ from edgeeye.mqtt.network import Backoff, NetworkLoop
 from edgeeye.mqtt.outbox import Outbox
 from edgeeye.mqtt.presence_desk import PresenceDesk
 from edgeeye.mqtt.result_pipes import ResultPipes
+from edgeeye.mqtt.result_window import MAX_UNACKED, ResultWindow
+from edgeeye.mqtt.sender import Sender
 from edgeeye.pipeline.messages import Result, WorkerFailed, WorkerMessage, WorkerReady
 from edgeeye.pipeline.snapshot_board import SnapshotBoard
 from edgeeye.publish.payloads import (
@@ -60,17 +54,13 @@ from edgeeye.publish.payloads import (
 from edgeeye.publish.policy import LiveSettings, Outgoing, PublishPolicy
 from edgeeye.publish.remote_control import subscribe_commands
 from edgeeye.publish.snapshot_marks import marks_for
-from edgeeye.publish.snapshots import Snapshot, Snapshots
+from edgeeye.publish.snapshots import Snapshots
 from edgeeye.publish.stats import LatencyWindow, PipelineCounts, PublisherCounts, RateMeter, Stats
 
 log = logging.getLogger(__name__)
 
 #: Messages paho may hold in memory; the outbox window keeps us well below it.
 MAX_QUEUED_MESSAGES = 10_000
-#: Messages handed to paho and not yet acknowledged; beyond it results go to the outbox,
-#: so at most this many live only in memory if the broker stalls and we are then killed.
-MAX_UNACKED = 200
-
 #: With nothing arriving, the publisher thread looks at its stop, hand-over, outbox and
 #: keepalive this often; each look is a wake-up of an idle appliance.
 IDLE_WAIT_S = 1.0
@@ -97,8 +87,6 @@ class Publisher:
         task: Task = Task.CLASSIFY,
     ) -> None:
         self._config = config
-        self._properties = PropertiesCache(config.mqtt)
-        self._result_topic = config.topic("result")
         self.model_name = model_name
         self.task = task
         self._counts = counts
@@ -115,21 +103,27 @@ class Publisher:
         self._backoff = Backoff()
         self._link = BrokerLink(config.mqtt, self.events.put, self._backoff)
         self.results_received = 0
+        self._client = self._make_client()
+        self._say = Sender(config, self._client, self.deliveries)
         self.policy = PublishPolicy(LiveSettings.from_config(config, task))
-        self.presence = PresenceDesk(config, self._send_presence)
+        self.presence = PresenceDesk(
+            config,
+            lambda leaf, payload, retain, client: self._say.send(
+                leaf, payload, retain=retain, expires=not retain, client=client
+            ),
+        )
         self.discovery = DiscoveryDesk(config, model_name, task, self.deliveries.track)
-        self.snapshots = Snapshots(self._publish_snapshot)
+        self.snapshots = Snapshots(self._say.snapshot)
         self.snapshots.set_enabled(config.snapshot.enabled)
         self.policy.grab = lambda result: self.snapshots.grab(result.sequence)
-        self._outbox = Outbox(config.outbox_path, int(config.outbox.max_mb * 2**20))
         self.commands = CommandDesk(
             config,
             lambda: self.policy.settings,
             self.apply_settings,
-            lambda payload: self.deliveries.track(self._send("error", payload, expires=True)),
+            lambda payload: self._say.send("error", payload, expires=True),
         )
         self.callback_guard = CallbackGuard()
-        self._client = self._make_client()
+        self._set_callbacks(self._client)
         self._network = NetworkLoop(
             self._client,
             self._selector,
@@ -137,6 +131,8 @@ class Publisher:
             self.callback_guard(self._link.connect_failed),
         )
         self._pipes = ResultPipes(self._selector, self._network.wake)
+        outbox = Outbox(config.outbox_path, int(config.outbox.max_mb * 2**20))
+        self._window = ResultWindow(self._client, outbox, self.deliveries)
 
     # -- MQTT client -----------------------------------------------------------------
 
@@ -157,39 +153,14 @@ class Publisher:
         # Nothing a callback raises may end the publisher thread (see mqtt.guard); paho's
         # own suppression is the second line, should a callback ever be set unguarded.
         client.suppress_exceptions = True
+        return client
+
+    def _set_callbacks(self, client: mqtt.Client) -> None:
         guard = self.callback_guard
         client.on_connect = guard(self._on_connect)
         client.on_disconnect = guard(self._on_disconnect)
         client.on_publish = guard(self.deliveries.on_publish)
         client.on_message = guard(self.commands.on_message)
-        return client
-
-    def _send(
-        self,
-        leaf: str,
-        payload: bytes | str,
-        *,
-        content_type: str = JSON,
-        qos: int = 1,
-        retain: bool = False,
-        expires: bool = False,
-        client: mqtt.Client | None = None,
-    ) -> mqtt.MQTTMessageInfo:
-        """Publish on ``<prefix>/<device>/<leaf>`` with the MQTT 5 properties its kind has."""
-        return (client or self._client).publish(
-            self._config.topic(leaf),
-            payload,
-            qos=qos,
-            retain=retain,
-            properties=self._properties.get(content_type, expires),
-        )
-
-    def _send_presence(
-        self, leaf: str, payload: bytes, retain: bool, client: mqtt.Client | None
-    ) -> mqtt.MQTTMessageInfo:
-        info = self._send(leaf, payload, retain=retain, expires=not retain, client=client)
-        self.deliveries.track(info)
-        return info
 
     def _on_connect(
         self,
@@ -201,9 +172,7 @@ class Publisher:
     ) -> None:
         if not self._link.connected(reason_code):
             return
-        self.deliveries.track(
-            self._send("status", STATUS_ONLINE, content_type=TEXT, retain=True, client=client)
-        )
+        self._say.send("status", STATUS_ONLINE, content_type=TEXT, retain=True, client=client)
         self.discovery.publish(client)
         self._publish_settings(client)
         self.presence.republish(client)
@@ -272,23 +241,19 @@ class Publisher:
         if self._thread.is_alive():
             log.error("the publisher thread did not stop in time; what it had not read is lost")
             self._network.close(0.0)
-            self._outbox.close()
+            self._window.outbox.close()
             return
         self._network.own()  # the thread has ended: from here this one serves the socket
         if (last_change := self.policy.flush(time.monotonic())) is not None:
             self._send_result(last_change)
-        while self._outbox.rows and self._client.is_connected():
-            if time.monotonic() > deadline - 1.5:
-                break
-            self._flush_outbox()
-            self._network.run_for(0.02)
+        self._window.drain(self._say.result_properties(), self._network.run_for, deadline - 1.5)
         # Results first, so the last stats count every acknowledged result.
-        self._wait_delivered(deadline - 0.5)
-        self._remove_acknowledged_rows()
+        # paho's own queue of unacknowledged messages
+        self._network.run_until(lambda: not self._client._out_messages, deadline - 0.5)
+        self._window.remove_acknowledged()
         self.snapshots.stop(0.5)
         self._publish_stats()
-        info = self._send("status", STATUS_OFFLINE, content_type=TEXT, retain=True)
-        self.deliveries.track(info)
+        info = self._say.send("status", STATUS_OFFLINE, content_type=TEXT, retain=True)
         self._network.run_until(info.is_published, deadline)
         self._network.stop_trying()
         self._client.disconnect()
@@ -297,8 +262,8 @@ class Publisher:
         # more: should it outlast that, it closes its own socket (``NetworkLoop.close``).
         self._network.close(max(0.0, deadline - time.monotonic()))
         self._selector.close()
-        self._remove_acknowledged_rows()
-        self._outbox.close()
+        self._window.remove_acknowledged()
+        self._window.outbox.close()
 
     def health_problem(self) -> str | None:
         """Why results could not reach the broker or the outbox any more; None while the
@@ -307,13 +272,6 @@ class Publisher:
         if ended and not (self._draining.is_set() or self._detaching.is_set()):
             return "the publisher thread has died"
         return None
-
-    def _link_up(self) -> bool:
-        return self._client.is_connected()
-
-    def _wait_delivered(self, deadline: float) -> None:
-        # paho's own queue of unacknowledged messages
-        self._network.run_until(lambda: not self._client._out_messages, deadline)
 
     # -- the thread --------------------------------------------------------------------
 
@@ -337,30 +295,13 @@ class Publisher:
             if outgoing is not None:
                 self._send_result(outgoing)
             self.presence.tick(time.monotonic())
-            self._drop_silent_link(time.monotonic())
-            self._flush_outbox()
+            self._link.drop_if_silent(self._client, self.deliveries, time.monotonic())
+            self._window.flush(self._say.result_properties())
             if time.monotonic() >= next_stats:
                 self.commands.report_dropped()
                 self._publish_stats()
                 next_stats += self._config.mqtt.stats_interval
             self._network.flush()  # what this pass published, in one go
-
-    def _drop_silent_link(self, now: float) -> None:
-        """A half-open link (packets silently lost, the TCP connection still up) is seen by
-        paho's keepalive only after about twice ``mqtt.keepalive``.  Results waiting that
-        long without an acknowledgement say the same sooner: the socket is shut, the network
-        loop reconnects with backoff, and meanwhile results go to the outbox."""
-        silent = self.deliveries.silent_for(now)
-        if silent < self._config.mqtt.keepalive or not self._client.is_connected():
-            return
-        log.warning(
-            "no acknowledgement from the broker for %.0f s (%d messages waiting);"
-            " dropping the link and reconnecting",
-            silent,
-            self.deliveries.unacknowledged,
-        )
-        self.deliveries.heard(now)
-        drop_link(self._client)
 
     def _receive(self, message: WorkerMessage | None) -> None:
         if isinstance(message, Result):
@@ -400,33 +341,9 @@ class Publisher:
                 self._config.snapshot,
                 marks_for(self._config, self.task, outgoing.detections, outgoing.regions),
             )
-        topic, qos = self._result_topic, self._config.mqtt.qos
-        if self._outbox.rows or not self._link_up() or self._unacked_full():
-            self._outbox.put(topic, payload, qos)
-            return
-        info = self._send("result", payload, qos=qos, expires=True)
-        self.deliveries.track(info, RESULT)
-
-    def _publish_snapshot(self, snapshot: Snapshot) -> bool:
-        """From the encoder thread (paho's publish is thread-safe; the network loop is
-        woken to write it)."""
-        settings = self._config.snapshot
-        info = self._client.publish(
-            self._config.topic("snapshot"),
-            snapshot.jpeg,
-            qos=self._config.mqtt.qos,
-            retain=settings.retain,
-            properties=message_properties(
-                self._config.mqtt,
-                JPEG,
-                expires=not settings.retain,
-                user=(("sequence", str(snapshot.sequence)), ("label", snapshot.label or "")),
-            ),
+        self._window.offer(
+            self._say.result_topic, payload, self._config.mqtt.qos, self._say.result_properties()
         )
-        return info.rc == mqtt.MQTT_ERR_SUCCESS
-
-    def _unacked_full(self) -> bool:
-        return self.deliveries.unacknowledged >= MAX_UNACKED
 
     # -- live settings and remote control ------------------------------------------------
 
@@ -438,8 +355,7 @@ class Publisher:
         """A reloaded config whose broker side is unchanged: new live settings only (and
         the model's name and task, should the model have changed)."""
         self._config = self.commands.config = config
-        self._properties = PropertiesCache(config.mqtt)
-        self._result_topic = config.topic("result")
+        self._say.reconfigure(config)
         self.model_name, self.task = model_name, task
         self.apply_settings(LiveSettings.from_config(config, task))
         self.presence.reconfigure(config)
@@ -455,23 +371,7 @@ class Publisher:
         payload = settings_payload(
             self._config.device_id, self.policy.settings, self._config.remote_control.enabled
         )
-        self.deliveries.track(self._send("settings", payload, retain=True, client=client))
-
-    def _flush_outbox(self) -> None:
-        """Forget acknowledged rows and send the next ones, oldest first, within the window."""
-        self._remove_acknowledged_rows()
-        if not self._outbox.rows or not self._link_up():
-            return
-        room = MAX_UNACKED - self.deliveries.unacknowledged
-        if room > 0:
-            properties = self._properties.get(JSON, expires=True)
-            for row_id, topic, payload, qos in self._outbox.unsent(room):
-                # QoS 1 at least: a row is deleted only when the broker has it.
-                info = self._client.publish(topic, payload, qos=max(1, qos), properties=properties)
-                self.deliveries.track(info, OUTBOX_ROW, row_id)
-
-    def _remove_acknowledged_rows(self) -> None:
-        self._outbox.remove(self.deliveries.take_acknowledged_rows())
+        self._say.send("settings", payload, retain=True, client=client)
 
     def _publish_stats(self) -> None:
         pipeline, now = self._counts(), time.monotonic()
@@ -487,10 +387,10 @@ class Publisher:
                 results_suppressed=self.policy.results_suppressed,
                 snapshots_published=self.snapshots.published,
                 snapshots_skipped=self.snapshots.skipped,
-                outbox_queued=self._outbox.rows,
-                outbox_dropped=self._outbox.dropped,
+                outbox_queued=self._window.outbox.rows,
+                outbox_dropped=self._window.outbox.dropped,
             ),
             self._latency.percentiles(),
         )
         # Retained: whoever subscribes later still learns the last state, and why it stopped.
-        self.deliveries.track(self._send("stats", stats.payload(), retain=True))
+        self._say.send("stats", stats.payload(), retain=True)

@@ -94,7 +94,8 @@ def test_results_reach_the_outbox_while_a_connection_try_hangs(
         for sequence in range(40):
             writer.send(_result(sequence))
             time.sleep(0.01)
-        assert wait_for(lambda: under_test._outbox.rows == 40, 3), under_test._outbox.rows
+        outbox = under_test._window.outbox
+        assert wait_for(lambda: outbox.rows == 40, 3), outbox.rows
         connector = under_test._network._connector
         assert connector is not None and connector.is_alive(), "the try was still hanging"
         assert under_test.results_received == 40

@@ -22,7 +22,7 @@ import numpy as np
 from edgeeye.bench.chaos.ledger import RunRecord
 from edgeeye.bench.chaos.proxy import LinkProxy
 from edgeeye.bench.processes import session_processes
-from edgeeye.mqtt.publisher import MAX_UNACKED
+from edgeeye.mqtt.result_window import MAX_UNACKED
 from edgeeye.pipeline.ring import Counter
 from edgeeye.pipeline.segment import SEGMENT_PREFIX, SHM_DIR
 from edgeeye.tools.launcher import launch_run
