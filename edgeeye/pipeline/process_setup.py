@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     #: The queue every child sends its log records on; the main process writes them out.
     LogQueue: TypeAlias = Queue[logging.LogRecord]
 
+log = logging.getLogger(__name__)
+
 _PR_SET_NAME = 15
 _PR_SET_PDEATHSIG = 1
 
@@ -118,9 +120,13 @@ def yield_to_workers() -> None:
     """
     if not hasattr(os, "SCHED_BATCH"):
         return
-    # Refused where a seccomp filter or a container forbids it: the appliance still runs.
-    with contextlib.suppress(OSError):
+    try:
         os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
+    except OSError as error:  # a seccomp filter or a container: the appliance still runs
+        log.info(
+            "scheduling policy SCHED_BATCH refused (%s): this process may preempt workers",
+            error.strerror,
+        )
 
 
 def pin_to_cpu(cpu: int | None) -> None:
@@ -129,6 +135,9 @@ def pin_to_cpu(cpu: int | None) -> None:
     showed workers at 0.89-0.92 of the bare interpreter's pace unpinned."""
     if cpu is None or not hasattr(os, "sched_setaffinity"):
         return
-    # A core that went away (a cgroup change) leaves the worker unpinned, which still works.
-    with contextlib.suppress(OSError):
+    try:
         os.sched_setaffinity(0, {cpu})
+    except OSError as error:  # a core that went away (a cgroup change): unpinned still works
+        log.info(
+            "could not keep this process on core %d (%s): it runs unpinned", cpu, error.strerror
+        )
