@@ -103,7 +103,9 @@ class Publisher:
         self._backoff = Backoff()
         self._link = BrokerLink(config.mqtt, self.events.put, self._backoff)
         self.results_received = 0
+        outbox = Outbox(config.outbox_path, int(config.outbox.max_mb * 2**20))  # may refuse
         self._client = self._make_client()
+        self._window = ResultWindow(self._client, outbox, self.deliveries)
         self._say = Sender(config, self._client, self.deliveries)
         self.policy = PublishPolicy(LiveSettings.from_config(config, task))
         self.presence = PresenceDesk(
@@ -131,8 +133,6 @@ class Publisher:
             self.callback_guard(self._link.connect_failed),
         )
         self._pipes = ResultPipes(self._selector, self._network.wake)
-        outbox = Outbox(config.outbox_path, int(config.outbox.max_mb * 2**20))
-        self._window = ResultWindow(self._client, outbox, self.deliveries)
 
     # -- MQTT client -----------------------------------------------------------------
 
