@@ -7,9 +7,9 @@ With its own thread every result crossed threads: our ``publish()`` woke paho's 
 through a socket pair, which woke to write it, and woke again for the acknowledgement.  The
 publisher thread is woken by every result anyway, so it now drives the socket itself: it
 waits on the workers' pipes and the socket in one selector and writes what a pass queued
-in one go.  While results keep coming, the acknowledgements of the last ones are read on
-the pass the next result wakes anyway, rather than by a wake-up of their own
-(``ACK_BATCH_S``).  ``edgeeye bench`` prints what each way costs per message.
+in one go.  While results keep coming, the acknowledgements are read on a pass a result
+wakes anyway, many at a time every ``ACK_BATCH_S``, rather than each by a wake-up or a read
+of its own.  ``edgeeye bench`` prints what each way costs per message.
 
 What stays paho's: the CONNECT with its last will, keepalive pings and their time-out
 (``loop_misc``), QoS 1 and the re-sending of unacknowledged messages on a reconnect
@@ -40,8 +40,9 @@ log = logging.getLogger(__name__)
 #: once a second when idle; ``mqtt.keepalive`` is at least 5 s.
 MISC_INTERVAL_S = 1.0
 #: When a pass writes less than this long after the one before, results are flowing: the
-#: socket's readability is not waited on until this long after the last write, and every
-#: pass reads what has arrived.  Acknowledgements and commands wait at most this long.
+#: socket's readability is not waited on until this long after the last write, and a pass
+#: reads what has arrived once this long has gone by since the last read.  Acknowledgements
+#: and commands wait at most about this long.
 ACK_BATCH_S = 0.05
 
 Events = Sequence[tuple[selectors.SelectorKey, int]]
@@ -101,6 +102,7 @@ class NetworkLoop:
         self._mask = 0  # what the selector waits for on it (0: not registered)
         self._last_write = 0.0
         self._batching_until = 0.0  # reads ride on the passes results make until then
+        self._next_read = 0.0  # while batching, the first pass from then on reads
         self._owner: int | None = None
         self._connector: threading.Thread | None = None
         #: When to try next; None: as soon as the backoff says (set after a loss or a failed
@@ -165,8 +167,12 @@ class NetworkLoop:
         if self._client.socket() is None:
             self._connect_if_due(now)
             return
-        if readable or not self._mask & selectors.EVENT_READ:
+        if readable or (not self._mask & selectors.EVENT_READ and now >= self._next_read):
             self._read()
+            # While results flow, a read every ACK_BATCH_S takes the acknowledgements of
+            # many results in a row, at the price (on a slow-waking host, most of it) of
+            # one read's cold start rather than one per result.
+            self._next_read = now + ACK_BATCH_S if self._batching(now) else 0.0
         if now >= self._next_misc:
             self._next_misc = now + MISC_INTERVAL_S
             self._client.loop_misc()

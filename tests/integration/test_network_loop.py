@@ -5,7 +5,7 @@ must not cost, against a real mosquitto and real sockets.
   connector thread: results keep moving to the outbox meanwhile;
 - a message another thread publishes (the snapshot encoder, a reload) wakes the publisher
   thread, even when nothing else would wake it for a long time;
-- with results flowing, every acknowledgement is still read and counted;
+- with results flowing, every acknowledgement is still read and counted, many per read;
 - a try that ends wakes the publisher thread, which takes its socket over at once;
 - a try that outlives the stop closes what it opened and writes into nobody's descriptor.
 """
@@ -129,6 +129,15 @@ def test_with_results_flowing_every_acknowledgement_is_counted(
     with started_publisher(config) as under_test:
         writer = _feed(under_test)
         assert wait_for(under_test._client.is_connected, 10)
+        reads = 0
+        read = under_test._client.loop_read
+
+        def counted_read(max_packets: int = 1) -> object:
+            nonlocal reads
+            reads += 1
+            return read(max_packets)
+
+        under_test._client.loop_read = counted_read
         for sequence in range(300):  # 200 a second: acknowledgements ride on results
             writer.send(_result(sequence))
             time.sleep(0.005)
@@ -136,6 +145,8 @@ def test_with_results_flowing_every_acknowledgement_is_counted(
         assert sorted(json.loads(m.payload)["sequence"] for m in received) == list(range(300))
         assert wait_for(lambda: under_test.results_published == 300, 10)
         assert under_test.deliveries.unacknowledged == 0
+        # Read every ACK_BATCH_S while results flow (about 1.5 s of them), not per result.
+        assert reads < 100, f"{reads} reads for 300 results"
         writer.close()
 
 
