@@ -105,8 +105,10 @@ class Publisher:
         self.results_received = 0
         outbox = Outbox(config.outbox_path, int(config.outbox.max_mb * 2**20))  # may refuse
         self._client = self._make_client()
-        self._window = ResultWindow(self._client, outbox, self.deliveries)
         self._say = Sender(config, self._client, self.deliveries)
+        self._window = ResultWindow(
+            self._client, outbox, self.deliveries, self._say.result_properties
+        )
         self.policy = PublishPolicy(LiveSettings.from_config(config, task))
         self.presence = PresenceDesk(
             config,
@@ -246,7 +248,7 @@ class Publisher:
         self._network.own()  # the thread has ended: from here this one serves the socket
         if (last_change := self.policy.flush(time.monotonic())) is not None:
             self._send_result(last_change)
-        self._window.drain(self._say.result_properties(), self._network.run_for, deadline - 1.5)
+        self._window.drain(self._network.run_for, deadline - 1.5)
         # Results first, so the last stats count every acknowledged result.
         # paho's own queue of unacknowledged messages
         self._network.run_until(lambda: not self._client._out_messages, deadline - 0.5)
@@ -296,7 +298,7 @@ class Publisher:
                 self._send_result(outgoing)
             self.presence.tick(time.monotonic())
             self._link.drop_if_silent(self._client, self.deliveries, time.monotonic())
-            self._window.flush(self._say.result_properties())
+            self._window.flush()
             if time.monotonic() >= next_stats:
                 self.commands.report_dropped()
                 self._publish_stats()
@@ -341,9 +343,7 @@ class Publisher:
                 self._config.snapshot,
                 marks_for(self._config, self.task, outgoing.detections, outgoing.regions),
             )
-        self._window.offer(
-            self._say.result_topic, payload, self._config.mqtt.qos, self._say.result_properties()
-        )
+        self._window.offer(self._say.result_topic, payload, self._config.mqtt.qos)
 
     # -- live settings and remote control ------------------------------------------------
 
