@@ -238,11 +238,16 @@ class NetworkLoop:
             self._next_attempt = now + self.backoff.next_delay()
         if self._closed or now < self._next_attempt:
             return
-        self._try_over = False
-        self._connector = threading.Thread(
-            target=self._connect, name="edgeeye.mqtt-connect", daemon=True
-        )
-        self._connector.start()
+        # Under the lock: a close() from another thread (a publisher thread that did not
+        # stop in time) either sees this try and leaves it its socket, or prevents it.
+        with self._end_lock:
+            if not self._pipe_open:
+                return
+            self._try_over = False
+            self._connector = threading.Thread(
+                target=self._connect, name="edgeeye.mqtt-connect", daemon=True
+            )
+            self._connector.start()
 
     def _connect(self) -> None:
         """The connector thread: one try, as paho's own loop makes it.  Should ``close()``
