@@ -8,7 +8,9 @@ supervisor.  These are the only types the MQTT side takes from the pipeline's pr
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from operator import attrgetter
+from typing import Any
 
 from edgeeye.inference.results import Detection, Label, RegionLabels, Task
 
@@ -33,6 +35,15 @@ class Result:
     detections: tuple[Detection, ...] = ()
     #: A classifier with regions: each region's labels (a detector's are its detections').
     regions: tuple[RegionLabels, ...] = ()
+
+    def __reduce__(self) -> tuple[type[Result], tuple[Any, ...]]:
+        # One per frame through a pipe: pickled as the constructor's arguments, taken in
+        # one C call, rather than by dataclasses' frozen-state methods, which look the
+        # fields up in Python on both sides of the pipe.
+        return Result, _result_fields(self)
+
+
+_result_fields = attrgetter(*(field.name for field in fields(Result)))
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,11 +30,31 @@ def run_id() -> str:
     return f"{os.getpid()}-{secrets.token_hex(2)}"
 
 
+#: One encoder for every message: ``json.dumps`` with separators builds a new one per call.
+_compact = json.JSONEncoder(separators=(",", ":"))
+
+
+def compact_json(document: object) -> bytes:
+    """``document`` as JSON without spaces, UTF-8 (non-ASCII escaped, as ``json.dumps``)."""
+    return _compact.encode(document).encode()
+
+
+@functools.lru_cache(maxsize=2)
+def _minute_prefix(minute: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:", time.gmtime(minute * 60))
+
+
 def wall_clock_iso(monotonic_ns: int) -> str:
-    """A ``time.monotonic_ns`` instant as UTC ISO-8601 with microseconds."""
-    offset_ns = time.time_ns() - time.monotonic_ns()
-    wall = datetime.fromtimestamp((monotonic_ns + offset_ns) / 1e9, tz=UTC)
-    return wall.isoformat(timespec="microseconds").replace("+00:00", "Z")
+    """A ``time.monotonic_ns`` instant as UTC ISO-8601 with microseconds.
+
+    Every result carries one: the date and minute are formatted once a minute, since on a
+    wake-up a result at a time the ``datetime`` way cost the publisher 26 us of CPU here.
+    """
+    wall_ns = monotonic_ns + time.time_ns() - time.monotonic_ns()
+    micros = wall_ns // 1000
+    minute, micros_in_minute = divmod(micros, 60_000_000)
+    seconds, micros = divmod(micros_in_minute, 1_000_000)
+    return f"{_minute_prefix(minute)}{seconds:02d}.{micros:06d}Z"
 
 
 def result_payload(
@@ -82,7 +102,7 @@ def result_payload(
         document["source"] = source
     if result.frame_stamp is not None:
         document["frame_stamp"] = result.frame_stamp
-    return json.dumps(document, separators=(",", ":")).encode()
+    return compact_json(document)
 
 
 def _labels(labels: list[Label]) -> list[dict[str, Any]]:
@@ -133,7 +153,7 @@ def settings_payload(device_id: str, settings: LiveSettings, remote_control: boo
         snapshot=settings.snapshot_enabled,
         remote_control=remote_control,
     )
-    return json.dumps(document.model_dump(mode="json"), separators=(",", ":")).encode()
+    return compact_json(document.model_dump(mode="json"))
 
 
 def error_payload(device_id: str, topic: str, payload: bytes, error: Exception | str) -> bytes:
@@ -145,4 +165,4 @@ def error_payload(device_id: str, topic: str, payload: bytes, error: Exception |
         "error": str(error),
         "at": datetime.now(tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
     }
-    return json.dumps(document, separators=(",", ":")).encode()
+    return compact_json(document)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from datetime import UTC, datetime
@@ -105,3 +106,14 @@ def test_settings_document():
     assert document["publish"]["mode"] == "on_change" and document["snapshot"] is False
     assert document["publish"]["hold_s"] == 2.5 and document["min_score"] == 0.1
     assert (document["device"], document["remote_control"]) == ("cam1", False)
+
+
+def test_capture_times_keep_their_spacing_across_minute_hour_and_day():
+    """The date and minute are formatted once a minute; each stamp must still be exact."""
+    start, step_ns = time.monotonic_ns(), 86_413_123_456_789  # a day, 13 s and a fraction
+    stamps = [wall_clock_iso(start + k * step_ns) for k in range(40)]
+    parsed = [datetime.fromisoformat(s.replace("Z", "+00:00")) for s in stamps]
+    assert all(len(s) == len("2026-12-06T06:13:51.123456Z") for s in stamps)
+    steps = [(b - a).total_seconds() for a, b in itertools.pairwise(parsed)]
+    assert all(abs(step - step_ns / 1e9) < 1e-4 for step in steps), steps
+    assert len({p.month for p in parsed}) >= 2 and len({p.second for p in parsed}) > 30
