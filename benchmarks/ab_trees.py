@@ -18,6 +18,9 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +59,23 @@ def _run(model: BenchModel, fps: float, ceiling: float, args: argparse.Namespace
     }
 
 
+def _use_tree(tree: Path | None, expected: Path) -> None:
+    """Make ``edgeeye run``, started from here, import ``tree`` (None: this checkout's
+    install), and check that it does."""
+    if tree is None:
+        os.environ.pop("PYTHONPATH", None)
+    else:
+        os.environ["PYTHONPATH"] = str(tree)
+    found = subprocess.run(
+        [sys.executable, "-c", "import edgeeye; print(edgeeye.__file__)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    if not Path(found).resolve().is_relative_to(expected):
+        raise SystemExit(f"ab_trees: edgeeye came from {found}, not from {expected}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--before", type=Path, required=True, help="the other checkout")
@@ -70,6 +90,10 @@ def main() -> None:
     model_path, labels = args.model.resolve(), args.labels.resolve()
     model = BenchModel(model_path.stem, inspect_model(model_path, labels), labels)
     loads = args.loads.split(",")
+    trees_at = {"before": args.before.resolve(), "after": Path(__file__).resolve().parents[1]}
+    # ``python -m edgeeye`` puts its working directory first on sys.path: started from a
+    # checkout, it would run that checkout whatever PYTHONPATH says.
+    os.chdir(tempfile.mkdtemp(prefix="ab-trees-"))
     rows: dict[tuple[str, str], list[dict[str, Any]]] = {}
     with LocalBroker() as broker:
         for index in range(args.rounds):
@@ -78,10 +102,7 @@ def main() -> None:
             for load in loads:
                 fps = float(load[:-3]) if load.endswith("fps") else float(load) * ceiling
                 for tree in trees:
-                    if tree == "before":
-                        os.environ["PYTHONPATH"] = str(args.before.resolve())
-                    else:
-                        os.environ.pop("PYTHONPATH", None)
+                    _use_tree(trees_at["before"] if tree == "before" else None, trees_at[tree])
                     row = _run(
                         model,
                         fps * (1 if load.endswith("fps") else args.workers),

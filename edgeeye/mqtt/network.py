@@ -7,9 +7,10 @@ With its own thread every result crossed threads: our ``publish()`` woke paho's 
 through a socket pair, which woke to write it, and woke again for the acknowledgement.  The
 publisher thread is woken by every result anyway, so it now drives the socket itself: it
 waits on the workers' pipes and the socket in one selector and writes what a pass queued
-in one go.  While results keep coming, the acknowledgements are read on a pass a result
-wakes anyway, many at a time every ``ACK_BATCH_S``, rather than each by a wake-up or a read
-of its own.  ``edgeeye bench`` prints what each way costs per message.
+in one go.  After a write the acknowledgement is not waited for: it is read on a pass the
+next result wakes anyway (many at a time, every ``ACK_BATCH_S``, while results flow), or
+by one wake-up ``ACK_HOLD_S`` after the last write, rather than each by a wake-up of its
+own.  ``edgeeye bench`` prints what each way costs per message.
 
 What stays paho's: the CONNECT with its last will, keepalive pings and their time-out
 (``loop_misc``), QoS 1 and the re-sending of unacknowledged messages on a reconnect
@@ -39,10 +40,15 @@ log = logging.getLogger(__name__)
 #: How often keepalive is looked after (``loop_misc``): paho's own thread does it at most
 #: once a second when idle; ``mqtt.keepalive`` is at least 5 s.
 MISC_INTERVAL_S = 1.0
-#: When a pass writes less than this long after the one before, results are flowing: the
-#: socket's readability is not waited on until this long after the last write, and a pass
-#: reads what has arrived once this long has gone by since the last read.  Acknowledgements
-#: and commands wait at most about this long.
+#: For this long after a write, the socket's readability is not waited on: a pass that a
+#: result makes meanwhile reads what has arrived.  Long enough for the next result of a
+#: 2 frames/s camera to come first, so that each result costs one wake-up, not a second
+#: for its acknowledgement (at 5 frames/s that second wake-up was half the publisher's
+#: CPU).  A command, or a connection the broker closed, waits at most this long while no
+#: result comes; far below ``mqtt.keepalive`` (5 s at least), which the silence checks use.
+ACK_HOLD_S = 0.5
+#: Within a hold, a pass reads the socket if this long has gone by since the last read:
+#: while results flow, one read takes the acknowledgements of many.
 ACK_BATCH_S = 0.05
 
 Events = Sequence[tuple[selectors.SelectorKey, int]]
@@ -100,7 +106,6 @@ class NetworkLoop:
         self._abandoned = False  # close() gave up waiting: the try closes what it opened
         self._followed: object | None = None  # paho's socket, as last seen
         self._mask = 0  # what the selector waits for on it (0: not registered)
-        self._last_write = 0.0
         self._batching_until = 0.0  # reads ride on the passes results make until then
         self._next_read = 0.0  # while batching, the first pass from then on reads
         self._owner: int | None = None
@@ -183,10 +188,7 @@ class NetworkLoop:
             return
         if self._client.want_write():
             self._client.loop_write()
-            now = time.monotonic()
-            if now - self._last_write < ACK_BATCH_S:
-                self._batching_until = now + ACK_BATCH_S
-            self._last_write = now
+            self._batching_until = time.monotonic() + ACK_HOLD_S
         self._watch()
 
     def run_for(self, seconds: float) -> None:

@@ -150,6 +150,40 @@ def test_with_results_flowing_every_acknowledgement_is_counted(
         writer.close()
 
 
+def test_at_a_slow_camera_s_pace_each_result_costs_one_wake_up(
+    broker, subscriber_factory, private_state
+):
+    # 5 results a second: the acknowledgement of each is read on the pass the next one
+    # makes, not by a wake-up of its own; the last by one wake-up when the hold ends.
+    config = AppConfig.model_validate(
+        {"mqtt": {"host": broker.host, "port": broker.port, "stats_interval": 3600}}
+    )
+    subscriber = subscriber_factory(broker, "edgeeye/edgeeye/result")
+    with started_publisher(config) as under_test:
+        writer = _feed(under_test)
+        assert wait_for(under_test._client.is_connected, 10)
+        time.sleep(2 * network.ACK_HOLD_S)  # status, settings, discovery acknowledged
+        passes = 0
+        select = under_test._selector.select
+
+        def counted_select(timeout: float | None = None) -> object:
+            nonlocal passes
+            passes += 1
+            return select(timeout)
+
+        under_test._selector.select = counted_select  # type: ignore[method-assign]
+        for sequence in range(15):
+            writer.send(_result(sequence))
+            time.sleep(0.2)
+        received = subscriber.collect(lambda r: len(r) >= 15, 10)
+        assert sorted(json.loads(m.payload)["sequence"] for m in received) == list(range(15))
+        assert wait_for(lambda: under_test.deliveries.unacknowledged == 0, 2 * network.ACK_HOLD_S)
+        assert under_test.results_published == 15
+        # 15 results, the hold's end, and an idle look or two; not 30 and more.
+        assert passes <= 20, f"{passes} wake-ups for 15 results"
+        writer.close()
+
+
 def test_the_end_of_a_try_is_seen_on_the_wake_up_it_sends(broker, private_state, monkeypatch):
     # The connector wakes the publisher thread as its last act, before the thread has
     # ended; with the idle and keepalive waits at 60 s, a wake-up mistaken for "still
