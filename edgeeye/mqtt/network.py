@@ -43,9 +43,9 @@ MISC_INTERVAL_S = 1.0
 #: For this long after a write, the socket's readability is not waited on: a pass that a
 #: result makes meanwhile reads what has arrived.  Long enough for the next result of a
 #: 2 frames/s camera to come first, so that each result costs one wake-up, not a second
-#: for its acknowledgement (at 5 frames/s that second wake-up was half the publisher's
-#: CPU).  A command, or a connection the broker closed, waits at most this long while no
-#: result comes; far below ``mqtt.keepalive`` (5 s at least), which the silence checks use.
+#: for its acknowledgement.  A command, or a connection the broker closed, waits at most
+#: this long while no result comes; far below ``mqtt.keepalive`` (5 s at least), which
+#: the silence checks use.
 ACK_HOLD_S = 0.5
 #: Within a hold, a pass reads the socket if this long has gone by since the last read:
 #: while results flow, one read takes the acknowledgements of many.
