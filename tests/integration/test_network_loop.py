@@ -179,8 +179,9 @@ def test_at_a_slow_camera_s_pace_each_result_costs_one_wake_up(
         assert sorted(json.loads(m.payload)["sequence"] for m in received) == list(range(15))
         assert wait_for(lambda: under_test.deliveries.unacknowledged == 0, 2 * network.ACK_HOLD_S)
         assert under_test.results_published == 15
-        # 15 results, the hold's end, and an idle look or two; not 30 and more.
-        assert passes <= 20, f"{passes} wake-ups for 15 results"
+        # 15 results, the hold's end and a keepalive look a second (loop_misc): about 20;
+        # a wake-up for every acknowledgement besides makes it 30 and more.
+        assert passes <= 24, f"{passes} wake-ups for 15 results"
         writer.close()
 
 
