@@ -27,6 +27,7 @@ from typing import Any
 from edgeeye.bench.appliance import RunPlan, run_appliance
 from edgeeye.bench.ceiling import single_core_rate
 from edgeeye.bench.common import BenchModel
+from edgeeye.bench.paired import worker_cores
 from edgeeye.inference.model import inspect_model
 from edgeeye.tools.local_broker import LocalBroker
 
@@ -46,11 +47,10 @@ def _run(model: BenchModel, fps: float, ceiling: float, args: argparse.Namespace
     run = run_appliance(model, plan, broker)
     appliance = {k: v for k, v in run["cpu_share"].items() if not k.startswith("mosquitto")}
     switches = {k: v for k, v in run["wakeups_per_s"].items() if not k.startswith("mosquitto")}
-    workers = sum(v for k, v in run["cpu_share"].items() if k.startswith("edgeeye-w"))
     return {
         "of_ceiling": run["throughput_fps"] / (ceiling * args.workers),
         # Frames per CPU-second the workers got: their own pace, whatever the load.
-        "worker_fps_per_core": run["throughput_fps"] / max(workers, 1e-9),
+        "worker_fps_per_core": run["throughput_fps"] / max(worker_cores(run), 1e-9),
         "main_us": run["main_us_per_result"],
         "p99_ms": run["latency_ms"].get("p99"),
         "cpu_ms_per_frame": sum(appliance.values()) / max(run["throughput_fps"], 1e-9) * 1e3,

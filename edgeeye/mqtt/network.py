@@ -106,8 +106,8 @@ class NetworkLoop:
         self._abandoned = False  # close() gave up waiting: the try closes what it opened
         self._followed: object | None = None  # paho's socket, as last seen
         self._mask = 0  # what the selector waits for on it (0: not registered)
-        self._batching_until = 0.0  # reads ride on the passes results make until then
-        self._next_read = 0.0  # while batching, the first pass from then on reads
+        self._hold_until = 0.0  # reads ride on the passes results make until then
+        self._next_read = 0.0  # while holding, the first pass from then on reads
         self._owner: int | None = None
         self._connector: threading.Thread | None = None
         #: When to try next; None: as soon as the backoff says (set after a loss or a failed
@@ -152,8 +152,8 @@ class NetworkLoop:
             due = now if self._next_attempt is None else self._next_attempt
         else:
             due = self._next_misc
-            if self._batching(now):
-                due = min(due, self._batching_until)
+            if self._holding(now):
+                due = min(due, self._hold_until)
         return max(0.0, due - now)
 
     def serve(self, events: Events, now: float) -> None:
@@ -177,7 +177,7 @@ class NetworkLoop:
             # While results flow, a read every ACK_BATCH_S takes the acknowledgements of
             # many results in a row, at the price (on a slow-waking host, most of it) of
             # one read's cold start rather than one per result.
-            self._next_read = now + ACK_BATCH_S if self._batching(now) else 0.0
+            self._next_read = now + ACK_BATCH_S if self._holding(now) else 0.0
         if now >= self._next_misc:
             self._next_misc = now + MISC_INTERVAL_S
             self._client.loop_misc()
@@ -188,7 +188,7 @@ class NetworkLoop:
             return
         if self._client.want_write():
             self._client.loop_write()
-            self._batching_until = time.monotonic() + ACK_HOLD_S
+            self._hold_until = time.monotonic() + ACK_HOLD_S
         self._watch()
 
     def run_for(self, seconds: float) -> None:
@@ -206,8 +206,8 @@ class NetworkLoop:
         while self._client.is_connected() and not done() and time.monotonic() < deadline:
             self.run_for(0.02)
 
-    def _batching(self, now: float) -> bool:
-        return now < self._batching_until
+    def _holding(self, now: float) -> bool:
+        return now < self._hold_until
 
     def _read(self) -> None:
         sock = self._client.socket()
@@ -276,7 +276,7 @@ class NetworkLoop:
             self._followed = sock
         if sock is None:
             return
-        mask = 0 if self._batching(time.monotonic()) else selectors.EVENT_READ
+        mask = 0 if self._holding(time.monotonic()) else selectors.EVENT_READ
         if self._client.want_write():
             mask |= selectors.EVENT_WRITE
         if mask == self._mask:

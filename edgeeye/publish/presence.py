@@ -11,16 +11,15 @@ event.  After a start the appliance knows nothing yet: every entry is off.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Any
 
 from edgeeye.config.scene import PresenceConfig
 from edgeeye.inference.results import Task
 from edgeeye.pipeline.messages import Result
+from edgeeye.publish.payloads import compact_json
 
 
 class PresenceEvent(Enum):
@@ -140,7 +139,7 @@ def _matching(result: Result, config: PresenceConfig, needed: float) -> tuple[in
 
 def state_payload(device_id: str, state: PresenceState) -> bytes:
     """The retained document on ``<prefix>/<device>/presence/<key>``."""
-    return _json(
+    return compact_json(
         {
             "device": device_id,
             "presence": state.key,
@@ -159,7 +158,7 @@ def event_payload(device_id: str, state: PresenceState) -> bytes:
     """The event on ``<prefix>/<device>/presence/<key>/event`` (Home Assistant's event
     entity reads ``event_type``)."""
     event = PresenceEvent.ARRIVED if state.present else PresenceEvent.DEPARTED
-    return _json(
+    return compact_json(
         {
             "event_type": event.value,
             "device": device_id,
@@ -172,7 +171,3 @@ def event_payload(device_id: str, state: PresenceState) -> bytes:
             "at": state.since,
         }
     )
-
-
-def _json(document: dict[str, Any]) -> bytes:
-    return json.dumps(document, separators=(",", ":")).encode()
