@@ -40,6 +40,11 @@ log = logging.getLogger(__name__)
 #: How often keepalive is looked after (``loop_misc``): paho's own thread does it at most
 #: once a second when idle; ``mqtt.keepalive`` is at least 5 s.
 MISC_INTERVAL_S = 1.0
+#: A periodic duty of the publisher thread (this keepalive look, the stats) is done by any
+#: pass that comes within this long of its time: while results flow, it rides on a pass
+#: one makes instead of waking the thread a few milliseconds off it (at a slow camera's
+#: pace a wake-up costs about what a result's whole publish does).
+DUTY_SLACK_S = 0.25
 #: For this long after a write, the socket's readability is not waited on: a pass that a
 #: result makes meanwhile reads what has arrived.  Long enough for the next result of a
 #: 2 frames/s camera to come first, so that each result costs one wake-up, not a second
@@ -178,7 +183,7 @@ class NetworkLoop:
             # many results in a row, at the price (on a slow-waking host, most of it) of
             # one read's cold start rather than one per result.
             self._next_read = now + ACK_BATCH_S if self._holding(now) else 0.0
-        if now >= self._next_misc:
+        if now >= self._next_misc - DUTY_SLACK_S:
             self._next_misc = now + MISC_INTERVAL_S
             self._client.loop_misc()
 

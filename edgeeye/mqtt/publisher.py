@@ -36,7 +36,7 @@ from edgeeye.mqtt.commands import CommandDesk
 from edgeeye.mqtt.connection import BrokerLink, BrokerRefusal
 from edgeeye.mqtt.discovery_desk import DiscoveryDesk
 from edgeeye.mqtt.guard import CallbackGuard
-from edgeeye.mqtt.network import Backoff, NetworkLoop
+from edgeeye.mqtt.network import DUTY_SLACK_S, Backoff, NetworkLoop
 from edgeeye.mqtt.outbox import Outbox
 from edgeeye.mqtt.presence_desk import PresenceDesk
 from edgeeye.mqtt.result_pipes import ResultPipes
@@ -299,7 +299,7 @@ class Publisher:
             self.presence.tick(time.monotonic())
             self._link.drop_if_silent(self._client, self.deliveries, time.monotonic())
             self._window.flush()
-            if time.monotonic() >= next_stats:
+            if time.monotonic() >= next_stats - DUTY_SLACK_S:
                 self.commands.report_dropped()
                 self._publish_stats()
                 next_stats += self._config.mqtt.stats_interval

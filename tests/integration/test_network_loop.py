@@ -185,6 +185,51 @@ def test_at_a_slow_camera_s_pace_each_result_costs_one_wake_up(
         writer.close()
 
 
+def test_while_results_flow_no_wake_up_is_made_for_keepalive_alone(
+    broker, subscriber_factory, private_state
+):
+    # The keepalive look (loop_misc, once a second) rides on a pass a result makes when one
+    # comes within DUTY_SLACK_S of its time: at 5 results a second every wake-up carries a
+    # result, where each look used to cost one of its own, a few milliseconds off a result.
+    config = AppConfig.model_validate(
+        {"mqtt": {"host": broker.host, "port": broker.port, "stats_interval": 3600}}
+    )
+    subscriber = subscriber_factory(broker, "edgeeye/edgeeye/result")
+    with started_publisher(config) as under_test:
+        writer = _feed(under_test)
+        assert wait_for(under_test._client.is_connected, 10)
+        time.sleep(2 * network.ACK_HOLD_S)  # status, settings, discovery acknowledged
+        empty_passes = 0
+        looks = 0
+        select = under_test._selector.select
+        loop_misc = under_test._client.loop_misc
+
+        def counted_select(timeout: float | None = None) -> object:
+            nonlocal empty_passes
+            events = select(timeout)
+            empty_passes += not events
+            return events
+
+        def counted_loop_misc() -> object:
+            nonlocal looks
+            looks += 1
+            return loop_misc()
+
+        under_test._selector.select = counted_select  # type: ignore[method-assign]
+        under_test._client.loop_misc = counted_loop_misc  # type: ignore[method-assign]
+        for sequence in range(20):
+            writer.send(_result(sequence))
+            time.sleep(0.2)
+        seen_while_flowing = empty_passes, looks
+        received = subscriber.collect(lambda r: len(r) >= 20, 10)
+        assert sorted(json.loads(m.payload)["sequence"] for m in received) == list(range(20))
+        empty, looks = seen_while_flowing
+        # 4 s of results: the looks still happen, every 0.75-1 s, but on result passes.
+        assert 3 <= looks <= 6, f"{looks} keepalive looks in 4 s"
+        assert empty == 0, f"{empty} wake-ups without a result in 4 s of results"
+        writer.close()
+
+
 def test_the_end_of_a_try_is_seen_on_the_wake_up_it_sends(broker, private_state, monkeypatch):
     # The connector wakes the publisher thread as its last act, before the thread has
     # ended; with the idle and keepalive waits at 60 s, a wake-up mistaken for "still
