@@ -53,6 +53,28 @@ def edge_seconds(measure_s: float) -> float:
     return min(10.0, measure_s / 3)
 
 
+def worker_cores_of(cores: dict[str, float]) -> float:
+    """The workers' share of a per-process CPU reading, in cores."""
+    return float(sum(v for name, v in cores.items() if name.startswith("edgeeye-w")))
+
+
+def workers_pace(
+    results: list[Arrival], sampler: Sampler, start: float, end: float
+) -> float | None:
+    """Results per worker CPU-second between two times (None without a reading of the
+    workers' CPU in it).
+
+    The pace of an invoke on this host at that moment: when two parts of one run differ
+    (the first and last seconds of the overload run), a pace that moved as much says the
+    host slowed down, a pace that held says the appliance did.
+    """
+    cores = worker_cores_of(sampler.cores(start, end))
+    if cores <= 0:
+        return None
+    frames = sum(1 for result in results if start <= result.arrived < end)
+    return round(frames / (cores * (end - start)), 1)
+
+
 def observers(broker: LocalBroker, subscriber: Subscriber) -> dict[int, str]:
     """The processes outside the design under test that every message also costs."""
     found = {subscriber.pid: "mosquitto_sub"}
@@ -161,6 +183,8 @@ def summarise(
         "latency_ms": percentiles(latency),
         "latency_first_ms": percentiles(early),
         "latency_last_ms": percentiles(late),
+        "worker_pace_first": workers_pace(window, sampler, window_start, window_start + edge),
+        "worker_pace_last": workers_pace(window, sampler, window_end - edge, window_end),
         "drop_rate": round(stats.get("frames_dropped", 0) / captured, 4) if captured else None,
         "received": len(results),
         "first_result_s": round(results[0].arrived - launched, 3) if results else None,

@@ -48,7 +48,7 @@ class Variant:
 
 
 def worker_cores(run: dict[str, Any]) -> float:
-    return float(sum(v for name, v in run["cpu_share"].items() if name.startswith("edgeeye-w")))
+    return appliance.worker_cores_of(run["cpu_share"])
 
 
 def _figures(variant: Variant, run: dict[str, Any], single: float, pace: float) -> dict[str, Any]:

@@ -215,7 +215,9 @@ def _pipeline_lines(report: dict[str, Any]) -> list[str]:
     lines.append(
         f"overload {overload['seconds']:.0f} s: p99 in the first {overload['edge_s']:.0f} s"
         f" {_fmt(overload['first_p99_ms'])} ms, in the last {_fmt(overload['last_p99_ms'])} ms,"
-        f" drop rate {_fmt(overload['drop_rate'])}"
+        f" drop rate {_fmt(overload['drop_rate'])}; the workers' pace (results per worker"
+        f" CPU-second, the host's speed) {_fmt(overload['first_worker_pace'])} in the first,"
+        f" {_fmt(overload['last_worker_pace'])} in the last"
     )
     memory = report["memory"]
     lines += [

@@ -296,6 +296,8 @@ def run_bench(options: BenchOptions, progress: Callable[[str], None] = print) ->
             "edge_s": appliance.edge_seconds(durations.overload_s),
             "first_p99_ms": overload["latency_first_ms"]["p99"],
             "last_p99_ms": overload["latency_last_ms"]["p99"],
+            "first_worker_pace": overload["worker_pace_first"],
+            "last_worker_pace": overload["worker_pace_last"],
         },
         "memory": {
             "peak_kib": overload["memory_peak_kib"],

@@ -84,6 +84,8 @@ def test_quick_bench_reports_every_section(tmp_path, test_data):
         assert row["throughput_fps"] > 0 and row["latency_ms"]["p99"] > 0
     overload = report["overload"]
     assert overload["first_p99_ms"] > 0 and overload["last_p99_ms"] > 0
+    assert overload["first_worker_pace"] > 0 and overload["last_worker_pace"] > 0
+    assert "the workers' pace (results per worker CPU-second" in completed.stdout
     assert 0 < overload["drop_rate"] < 1
     memory = report["memory"]
     assert memory["total_peak_mib"] > 0 and memory["processes"] >= 4
