@@ -24,10 +24,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from edgeeye.bench.appliance import RunPlan, run_appliance
+from edgeeye.bench.appliance import RunPlan, run_appliance, worker_cores
 from edgeeye.bench.ceiling import single_core_rate
 from edgeeye.bench.common import BenchModel
-from edgeeye.bench.paired import worker_cores
 from edgeeye.inference.model import inspect_model
 from edgeeye.tools.local_broker import LocalBroker
 
@@ -50,7 +49,7 @@ def _run(model: BenchModel, fps: float, ceiling: float, args: argparse.Namespace
     return {
         "of_ceiling": run["throughput_fps"] / (ceiling * args.workers),
         # Frames per CPU-second the workers got: their own pace, whatever the load.
-        "worker_fps_per_core": run["throughput_fps"] / max(worker_cores(run), 1e-9),
+        "worker_fps_per_core": run["throughput_fps"] / max(worker_cores(run["cpu_share"]), 1e-9),
         "main_us": run["main_us_per_result"],
         "p99_ms": run["latency_ms"].get("p99"),
         "cpu_ms_per_frame": sum(appliance.values()) / max(run["throughput_fps"], 1e-9) * 1e3,

@@ -53,7 +53,7 @@ def edge_seconds(measure_s: float) -> float:
     return min(10.0, measure_s / 3)
 
 
-def worker_cores_of(cores: dict[str, float]) -> float:
+def worker_cores(cores: dict[str, float]) -> float:
     """The workers' share of a per-process CPU reading, in cores."""
     return float(sum(v for name, v in cores.items() if name.startswith("edgeeye-w")))
 
@@ -68,7 +68,7 @@ def workers_pace(
     (the first and last seconds of the overload run), a pace that moved as much says the
     host slowed down, a pace that held says the appliance did.
     """
-    cores = worker_cores_of(sampler.cores(start, end))
+    cores = worker_cores(sampler.cores(start, end))
     if cores <= 0:
         return None
     frames = sum(1 for result in results if start <= result.arrived < end)

@@ -47,13 +47,9 @@ class Variant:
     rate_of: RateOf = received_rate
 
 
-def worker_cores(run: dict[str, Any]) -> float:
-    return appliance.worker_cores_of(run["cpu_share"])
-
-
 def _figures(variant: Variant, run: dict[str, Any], single: float, pace: float) -> dict[str, Any]:
     rate = variant.rate_of(run)
-    cores = worker_cores(run)
+    cores = appliance.worker_cores(run["cpu_share"])
     limit = single * variant.plan.workers
     return {
         "ceiling_fps": round(limit, 2),

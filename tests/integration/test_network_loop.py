@@ -22,7 +22,7 @@ import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection
 from pathlib import Path
 
@@ -33,7 +33,9 @@ from edgeeye.mqtt import network, publisher
 from edgeeye.mqtt.publisher import Publisher
 from edgeeye.pipeline.messages import Result
 from edgeeye.publish.stats import PipelineCounts
+from edgeeye.tools.local_broker import LocalBroker
 from tests.support.certificates import make_certificates
+from tests.support.mqtt import Subscriber
 from tests.support.publisher import started_publisher, wait_for
 
 
@@ -77,6 +79,41 @@ def _feed(publisher_under_test: Publisher) -> Connection:
     reader, writer = multiprocessing.Pipe(duplex=False)
     publisher_under_test.add_worker(0, reader)
     return writer
+
+
+def _record_returns(target: object, method: str) -> list[object]:
+    """Replace ``target.method`` by a wrapper that appends what each call returns to the
+    list it gives back: how often the publisher thread did something, and with what."""
+    original = getattr(target, method)
+    returned: list[object] = []
+
+    def recorded(*args: object) -> object:
+        value = original(*args)
+        returned.append(value)
+        return value
+
+    setattr(target, method, recorded)
+    return returned
+
+
+@contextlib.contextmanager
+def _settled_publisher(
+    broker: LocalBroker, subscriber_factory: Callable[..., Subscriber]
+) -> Iterator[tuple[Publisher, Connection, Subscriber]]:
+    """A connected publisher with one worker's pipe, its start-up messages acknowledged
+    and no stats due, and a subscriber to its results."""
+    config = AppConfig.model_validate(
+        {"mqtt": {"host": broker.host, "port": broker.port, "stats_interval": 3600}}
+    )
+    subscriber = subscriber_factory(broker, "edgeeye/edgeeye/result")
+    with started_publisher(config) as under_test:
+        writer = _feed(under_test)
+        assert wait_for(under_test._client.is_connected, 10)
+        time.sleep(2 * network.ACK_HOLD_S)  # status, settings, discovery acknowledged
+        try:
+            yield under_test, writer, subscriber
+        finally:
+            writer.close()
 
 
 def test_results_reach_the_outbox_while_a_connection_try_hangs(
@@ -129,15 +166,7 @@ def test_with_results_flowing_every_acknowledgement_is_counted(
     with started_publisher(config) as under_test:
         writer = _feed(under_test)
         assert wait_for(under_test._client.is_connected, 10)
-        reads = 0
-        read = under_test._client.loop_read
-
-        def counted_read(max_packets: int = 1) -> object:
-            nonlocal reads
-            reads += 1
-            return read(max_packets)
-
-        under_test._client.loop_read = counted_read
+        reads = _record_returns(under_test._client, "loop_read")
         for sequence in range(300):  # 200 a second: acknowledgements ride on results
             writer.send(_result(sequence))
             time.sleep(0.005)
@@ -146,7 +175,7 @@ def test_with_results_flowing_every_acknowledgement_is_counted(
         assert wait_for(lambda: under_test.results_published == 300, 10)
         assert under_test.deliveries.unacknowledged == 0
         # Read every ACK_BATCH_S while results flow (about 1.5 s of them), not per result.
-        assert reads < 100, f"{reads} reads for 300 results"
+        assert len(reads) < 100, f"{len(reads)} reads for 300 results"
         writer.close()
 
 
@@ -155,23 +184,8 @@ def test_at_a_slow_camera_s_pace_each_result_costs_one_wake_up(
 ):
     # 5 results a second: the acknowledgement of each is read on the pass the next one
     # makes, not by a wake-up of its own; the last by one wake-up when the hold ends.
-    config = AppConfig.model_validate(
-        {"mqtt": {"host": broker.host, "port": broker.port, "stats_interval": 3600}}
-    )
-    subscriber = subscriber_factory(broker, "edgeeye/edgeeye/result")
-    with started_publisher(config) as under_test:
-        writer = _feed(under_test)
-        assert wait_for(under_test._client.is_connected, 10)
-        time.sleep(2 * network.ACK_HOLD_S)  # status, settings, discovery acknowledged
-        passes = 0
-        select = under_test._selector.select
-
-        def counted_select(timeout: float | None = None) -> object:
-            nonlocal passes
-            passes += 1
-            return select(timeout)
-
-        under_test._selector.select = counted_select  # type: ignore[method-assign]
+    with _settled_publisher(broker, subscriber_factory) as (under_test, writer, subscriber):
+        passes = _record_returns(under_test._selector, "select")
         for sequence in range(15):
             writer.send(_result(sequence))
             time.sleep(0.2)
@@ -181,8 +195,7 @@ def test_at_a_slow_camera_s_pace_each_result_costs_one_wake_up(
         assert under_test.results_published == 15
         # 15 results, the hold's end and a keepalive look a second (loop_misc): about 20;
         # a wake-up for every acknowledgement besides makes it 30 and more.
-        assert passes <= 24, f"{passes} wake-ups for 15 results"
-        writer.close()
+        assert len(passes) <= 24, f"{len(passes)} wake-ups for 15 results"
 
 
 def test_while_results_flow_no_wake_up_is_made_for_keepalive_alone(
@@ -191,43 +204,19 @@ def test_while_results_flow_no_wake_up_is_made_for_keepalive_alone(
     # The keepalive look (loop_misc, once a second) rides on a pass a result makes when one
     # comes within DUTY_SLACK_S of its time: at 5 results a second every wake-up carries a
     # result, where each look used to cost one of its own, a few milliseconds off a result.
-    config = AppConfig.model_validate(
-        {"mqtt": {"host": broker.host, "port": broker.port, "stats_interval": 3600}}
-    )
-    subscriber = subscriber_factory(broker, "edgeeye/edgeeye/result")
-    with started_publisher(config) as under_test:
-        writer = _feed(under_test)
-        assert wait_for(under_test._client.is_connected, 10)
-        time.sleep(2 * network.ACK_HOLD_S)  # status, settings, discovery acknowledged
-        empty_passes = 0
-        looks = 0
-        select = under_test._selector.select
-        loop_misc = under_test._client.loop_misc
-
-        def counted_select(timeout: float | None = None) -> object:
-            nonlocal empty_passes
-            events = select(timeout)
-            empty_passes += not events
-            return events
-
-        def counted_loop_misc() -> object:
-            nonlocal looks
-            looks += 1
-            return loop_misc()
-
-        under_test._selector.select = counted_select  # type: ignore[method-assign]
-        under_test._client.loop_misc = counted_loop_misc  # type: ignore[method-assign]
+    with _settled_publisher(broker, subscriber_factory) as (under_test, writer, subscriber):
+        passes = _record_returns(under_test._selector, "select")
+        looks = _record_returns(under_test._client, "loop_misc")
         for sequence in range(20):
             writer.send(_result(sequence))
             time.sleep(0.2)
-        seen_while_flowing = empty_passes, looks
+        empty = sum(not events for events in passes)
+        looks_while_flowing = len(looks)
         received = subscriber.collect(lambda r: len(r) >= 20, 10)
         assert sorted(json.loads(m.payload)["sequence"] for m in received) == list(range(20))
-        empty, looks = seen_while_flowing
         # 4 s of results: the looks still happen, every 0.75-1 s, but on result passes.
-        assert 3 <= looks <= 6, f"{looks} keepalive looks in 4 s"
+        assert 3 <= looks_while_flowing <= 6, f"{looks_while_flowing} keepalive looks in 4 s"
         assert empty == 0, f"{empty} wake-ups without a result in 4 s of results"
-        writer.close()
 
 
 def test_the_end_of_a_try_is_seen_on_the_wake_up_it_sends(broker, private_state, monkeypatch):
