@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeeye.bench.appliance import RunPlan, run_appliance, worker_cores
+from edgeeye.bench.bytecode import compile_as_installed
 from edgeeye.bench.ceiling import single_core_rate
 from edgeeye.bench.common import BenchModel
 from edgeeye.inference.model import inspect_model
@@ -90,6 +91,8 @@ def main() -> None:
     model = BenchModel(model_path.stem, inspect_model(model_path, labels), labels)
     loads = args.loads.split(",")
     trees_at = {"before": args.before.resolve(), "after": Path(__file__).resolve().parents[1]}
+    for tree, root in trees_at.items():
+        print(f"{tree}: edgeeye's modules: {compile_as_installed(root / 'edgeeye')}", flush=True)
     # ``python -m edgeeye`` puts its working directory first on sys.path: started from a
     # checkout, it would run that checkout whatever PYTHONPATH says.
     os.chdir(tempfile.mkdtemp(prefix="ab-trees-"))

@@ -14,7 +14,7 @@ def _fmt(value: Any) -> str:
 def table(report: dict[str, Any]) -> str:
     lines = [
         f"edgeeye bench: model {report['model']}, {report['machine']['cpus']} cpus,"
-        f" {report['machine']['runtime']}",
+        f" {report['machine']['runtime']}; edgeeye's modules: {report['machine']['bytecode']}",
         f"ceiling: {report['ceiling']['single_core_fps']:.1f} frames/s on one core"
         f" at {report['frame']}",
     ]

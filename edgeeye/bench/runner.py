@@ -22,6 +22,7 @@ from edgeeye.bench import (
     paired,
     preprocessing,
 )
+from edgeeye.bench.bytecode import compile_as_installed
 from edgeeye.bench.common import BenchModel
 from edgeeye.inference.interpreter import interpreter_class
 from edgeeye.inference.model import inspect_model
@@ -86,6 +87,8 @@ class _Durations:
 
 def run_bench(options: BenchOptions, progress: Callable[[str], None] = print) -> dict[str, Any]:
     durations = _Durations.of(options.quick)
+    starts = compile_as_installed()
+    progress(f"edgeeye's modules: {starts}")
     workers = options.max_workers or len(os.sched_getaffinity(0))
     model = BenchModel(
         options.model_path.stem,
@@ -108,6 +111,7 @@ def run_bench(options: BenchOptions, progress: Callable[[str], None] = print) ->
         frame_sizes.append((1920, 1080))
 
     machine = {
+        "bytecode": starts,
         "cpus": os.cpu_count(),
         "usable_cpus": workers,
         "processor": platform.processor() or platform.machine(),
@@ -321,6 +325,8 @@ def _features(
 ) -> dict[str, Any]:
     progress("cost of Home Assistant discovery and snapshots (alternating runs)")
     durations = _Durations.of(options.quick)
+    starts = compile_as_installed()
+    progress(f"edgeeye's modules: {starts}")
     return features.measure(
         model,
         broker,

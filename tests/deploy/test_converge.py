@@ -119,6 +119,19 @@ def test_the_venv_has_one_numpy_and_it_is_apts(rig):
     assert "paho" in venv and not [name for name in venv if "numpy" in name.lower()], venv
 
 
+def test_every_installed_module_has_its_bytecode_so_a_restart_compiles_nothing(rig):
+    """pip writes the bytecode at install; the unit's read-only file system could not
+    write it later, and compiling every module at each start is restart downtime."""
+    target = rig[0]
+    found = target.ssh(
+        "/opt/edgeeye/bin/python -c 'import edgeeye, pathlib;"
+        " from edgeeye.bench.bytecode import uncompiled_modules as stale;"
+        " root = pathlib.Path(edgeeye.__file__).parent;"
+        ' print(len(list(root.rglob("*.py"))), [str(p) for p in stale(root)])\''
+    ).stdout.split(maxsplit=1)
+    assert int(found[0]) > 50 and found[1].strip() == "[]", found
+
+
 def test_a_wheelhouse_for_another_python_is_refused_with_one_line(rig, wheelhouses):
     target, _broker, playbook, _first = rig
     other = "bookworm" if target.release == "trixie" else "trixie"

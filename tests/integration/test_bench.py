@@ -48,6 +48,8 @@ def test_quick_bench_reports_every_section(tmp_path, test_data):
     assert (output / "bench.txt").read_text().startswith("edgeeye bench: model")
 
     assert report["model"] == "mobilenet_v1_0.25_128_quant" and report["quick"] is True
+    # The appliance started as installed, its modules' bytecode written beforehand.
+    assert report["machine"]["bytecode"] == "bytecode written, as installed"
     assert report["ceiling"]["single_core_fps"] > 0
     assert [row["workers"] for row in report["scaling"]] == list(range(1, report["workers"] + 1))
     for row in report["scaling"]:
