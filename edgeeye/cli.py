@@ -280,6 +280,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # No pydantic plugin hooks into the config's validation: edgeeye uses none, one that
+    # happens to be installed (the venv sees the system's packages too) would run inside
+    # it, and finding them reads every installed package's metadata on the way to the
+    # first result.  A user who wants one sets the variable.
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.INFO,
