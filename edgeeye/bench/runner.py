@@ -325,8 +325,6 @@ def _features(
 ) -> dict[str, Any]:
     progress("cost of Home Assistant discovery and snapshots (alternating runs)")
     durations = _Durations.of(options.quick)
-    starts = compile_as_installed()
-    progress(f"edgeeye's modules: {starts}")
     return features.measure(
         model,
         broker,
